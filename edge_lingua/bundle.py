@@ -1,0 +1,254 @@
+"""Bundles: a directory with a model, its tokenizer and a manifest with checksums.
+
+A bundle is everything the runtime needs to run a model with no torch and no
+network. ``manifest.json`` describes it::
+
+    {
+      "format_version": 1,
+      "kind": "token-classifier" | "causal-lm",
+      "model_file": "model.onnx",          # or a .gguf / .ort file
+      "model_format": "onnx" | "ort" | "gguf",
+      "tokenizer_file": "tokenizer.json",
+      "files": {"model.onnx": "<sha256>", "tokenizer.json": "<sha256>", ...},
+      "max_seq_len": 512,
+      "keep_label": 1,                    # token-classifier: which logit means keep
+      "special_tokens": {"bos": 101, "eos": 102, "pad": 0},
+      "model_inputs": ["input_ids", "attention_mask", "token_type_ids"],
+      "quantization": "none" | "dynamic-int8" | "static-qdq-int8" | ...,
+      "source_model": "...",
+      "license": "...",
+      "extra": {...}
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_lingua.errors import (
+    BundleNotFoundError,
+    ChecksumMismatchError,
+    ManifestError,
+    MissingFileError,
+    UnsafePathError,
+    UnsupportedFormatError,
+    WrongBundleKindError,
+)
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+KINDS = ("token-classifier", "causal-lm")
+MODEL_FORMATS = ("onnx", "ort", "gguf")
+QUANTIZATION_MODES = (
+    "none",
+    "dynamic-int8",
+    "static-qdq-int8",
+    "qdq-u16",
+    "int4-weight",
+    "f16",
+    "q8_0",
+)
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed ``manifest.json`` of a bundle."""
+
+    kind: str
+    model_file: str
+    model_format: str
+    tokenizer_file: str
+    files: dict[str, str]
+    max_seq_len: int
+    source_model: str
+    license: str
+    quantization: str = "none"
+    keep_label: int = 1
+    special_tokens: dict[str, int] = field(default_factory=dict)
+    model_inputs: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "kind": self.kind,
+            "model_file": self.model_file,
+            "model_format": self.model_format,
+            "tokenizer_file": self.tokenizer_file,
+            "files": dict(sorted(self.files.items())),
+            "max_seq_len": self.max_seq_len,
+            "keep_label": self.keep_label,
+            "special_tokens": self.special_tokens,
+            "model_inputs": self.model_inputs,
+            "quantization": self.quantization,
+            "source_model": self.source_model,
+            "license": self.license,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Manifest:
+        if not isinstance(data, Mapping):
+            raise ManifestError("manifest.json must hold a JSON object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise UnsupportedFormatError(
+                f"bundle format version {version!r} is not supported "
+                f"(this runtime reads version {FORMAT_VERSION})"
+            )
+        required = ("kind", "model_file", "model_format", "tokenizer_file", "files",
+                    "max_seq_len", "source_model", "license")
+        missing = [key for key in required if key not in data]
+        if missing:
+            raise ManifestError(f"manifest.json lacks required field(s): {', '.join(missing)}")
+        if data["kind"] not in KINDS:
+            raise ManifestError(f"unknown bundle kind {data['kind']!r}; expected one of {KINDS}")
+        if data["model_format"] not in MODEL_FORMATS:
+            raise ManifestError(f"unknown model format {data['model_format']!r}")
+        files = data["files"]
+        if not isinstance(files, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+        ):
+            raise ManifestError("'files' must map file names to sha256 strings")
+        for key in ("model_file", "tokenizer_file"):
+            if data[key] not in files:
+                raise ManifestError(f"{key} {data[key]!r} is not listed in 'files'")
+        max_seq_len = data["max_seq_len"]
+        if not isinstance(max_seq_len, int) or max_seq_len < 8:
+            raise ManifestError(f"max_seq_len must be an integer >= 8, got {max_seq_len!r}")
+        quantization = data.get("quantization", "none")
+        if quantization not in QUANTIZATION_MODES:
+            raise ManifestError(f"unknown quantization mode {quantization!r}")
+        return cls(
+            kind=data["kind"],
+            model_file=data["model_file"],
+            model_format=data["model_format"],
+            tokenizer_file=data["tokenizer_file"],
+            files=dict(files),
+            max_seq_len=max_seq_len,
+            source_model=str(data["source_model"]),
+            license=str(data["license"]),
+            quantization=quantization,
+            keep_label=int(data.get("keep_label", 1)),
+            special_tokens={str(k): int(v) for k, v in data.get("special_tokens", {}).items()},
+            model_inputs=[str(x) for x in data.get("model_inputs", [])],
+            extra=dict(data.get("extra", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk."""
+
+    path: Path
+    manifest: Manifest
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.manifest.model_file
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / self.manifest.tokenizer_file
+
+    def file(self, name: str) -> Path:
+        """Path of a file the manifest lists."""
+        if name not in self.manifest.files:
+            raise MissingFileError(f"{name!r} is not listed in the bundle manifest")
+        return _inside(self.path, name)
+
+
+def _inside(root: Path, name: str) -> Path:
+    target = (root / name).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise UnsafePathError(f"manifest path {name!r} escapes the bundle directory {root}")
+    return target
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Parse a bundle's manifest without checking its files."""
+    root = Path(path)
+    manifest_path = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise BundleNotFoundError(f"{root} is not a directory, so it is not a bundle")
+    if not manifest_path.is_file():
+        raise BundleNotFoundError(f"{root} is not a bundle: it has no {MANIFEST_NAME}")
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{manifest_path} is not valid JSON: {exc}") from None
+    manifest = Manifest.from_json(data)
+    for name in manifest.files:
+        _inside(root, name)
+    return manifest
+
+
+def check_files(path: str | Path, manifest: Manifest) -> dict[str, str]:
+    """Status of every listed file: 'ok', 'missing' or 'mismatch'."""
+    root = Path(path)
+    status: dict[str, str] = {}
+    for name, expected in manifest.files.items():
+        target = _inside(root, name)
+        if not target.is_file():
+            status[name] = "missing"
+        elif sha256_file(target) != expected:
+            status[name] = "mismatch"
+        else:
+            status[name] = "ok"
+    return status
+
+
+def load_bundle(path: str | Path, kind: str | None = None, verify: bool = True) -> Bundle:
+    """Open a bundle, check its kind and (by default) every file's checksum."""
+    root = Path(path)
+    manifest = read_manifest(root)
+    if kind is not None and manifest.kind != kind:
+        raise WrongBundleKindError(
+            f"{root} holds a {manifest.kind!r} model, but a {kind!r} bundle is needed"
+        )
+    if verify:
+        for name, state in check_files(root, manifest).items():
+            if state == "missing":
+                raise MissingFileError(f"bundle {root} lacks {name!r}, listed in its manifest")
+            if state == "mismatch":
+                raise ChecksumMismatchError(
+                    f"{name!r} in bundle {root} does not match its sha256 in the manifest: "
+                    "the file is corrupt or was changed"
+                )
+    else:
+        for name in manifest.files:
+            if not _inside(root, name).is_file():
+                raise MissingFileError(f"bundle {root} lacks {name!r}, listed in its manifest")
+    return Bundle(path=root, manifest=manifest)
+
+
+def write_manifest(path: str | Path, **fields: Any) -> Manifest:
+    """Checksum the files named in ``fields['files']`` (a list of names) and write manifest.json.
+
+    Used by the toolchain; every other field is passed to :class:`Manifest`.
+    """
+    root = Path(path)
+    names = list(fields.pop("files"))
+    checksums = {name: sha256_file(_inside(root, name)) for name in names}
+    manifest = Manifest(files=checksums, **fields)
+    Manifest.from_json(manifest.to_json())  # validate what we are about to write
+    (root / MANIFEST_NAME).write_text(
+        json.dumps(manifest.to_json(), indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
+    return manifest

@@ -1,0 +1,134 @@
+"""Typed exceptions raised by edge-lingua.
+
+Every error a caller can provoke with bad input or a bad bundle is one of these,
+so applications can catch ``EdgeLinguaError`` and never see a stack trace from
+inside onnxruntime or tokenizers.
+"""
+
+from __future__ import annotations
+
+
+class EdgeLinguaError(Exception):
+    """Base class of every error edge-lingua raises on purpose."""
+
+
+# --- bundles -----------------------------------------------------------------
+class BundleError(EdgeLinguaError):
+    """A bundle cannot be used."""
+
+
+class BundleNotFoundError(BundleError):
+    """The path is not a bundle directory (no such directory, or no manifest.json)."""
+
+
+class ManifestError(BundleError):
+    """manifest.json is malformed or lacks a required field."""
+
+
+class UnsupportedFormatError(BundleError):
+    """The manifest's format version is not one this runtime understands."""
+
+
+class WrongBundleKindError(BundleError):
+    """The bundle holds a different kind of model than the caller asked for."""
+
+
+class MissingFileError(BundleError):
+    """A file listed in the manifest is not in the bundle."""
+
+
+class ChecksumMismatchError(BundleError):
+    """A bundle file's sha256 differs from the manifest's."""
+
+
+class UnsafePathError(BundleError):
+    """A path in the manifest points outside the bundle directory."""
+
+
+class NoDefaultModelError(BundleError):
+    """No bundle was given and no default model is installed with the package."""
+
+
+# --- input -------------------------------------------------------------------
+class InvalidInputError(EdgeLinguaError, ValueError):
+    """The text or an argument given to a compressor is not acceptable."""
+
+
+class EmptyInputError(InvalidInputError):
+    """The text to compress is empty or whitespace only."""
+
+
+class InvalidArgumentError(InvalidInputError):
+    """An argument is out of range or of the wrong type (rate, target_token, ...)."""
+
+
+class InputEncodingError(InvalidInputError):
+    """Input bytes are not valid UTF-8."""
+
+
+# --- execution ---------------------------------------------------------------
+class ProviderError(EdgeLinguaError):
+    """No usable onnxruntime execution provider could run the model."""
+
+
+class InferenceError(EdgeLinguaError):
+    """onnxruntime failed while running the model."""
+
+
+# --- toolchain ---------------------------------------------------------------
+class ToolchainError(EdgeLinguaError):
+    """Base class of export and quantization errors."""
+
+
+class ToolchainNotInstalledError(ToolchainError):
+    """The export/quantize extra (torch, transformers, optimum) is not installed."""
+
+
+class UnsupportedArchitectureError(ToolchainError):
+    """The checkpoint's architecture is not one the exporter supports."""
+
+
+class CheckpointError(ToolchainError):
+    """The source checkpoint is missing or cannot be read."""
+
+
+class OutputExistsError(ToolchainError):
+    """The output folder exists already; edge-lingua never overwrites silently."""
+
+
+class CalibrationError(ToolchainError):
+    """Calibration text is missing or empty."""
+
+
+class FidelityError(ToolchainError):
+    """A quantized model disagrees with the fp32 model more than the threshold allows."""
+
+
+# --- cascade and proxy -------------------------------------------------------
+class CascadeError(EdgeLinguaError):
+    """Base class of edge-to-cloud cascade and proxy errors."""
+
+
+class LocalModelError(CascadeError):
+    """The on-device model cannot be loaded or run (or llama-cpp-python is not installed)."""
+
+
+class RemoteError(CascadeError):
+    """Base class of failures talking to the remote chat-completions endpoint."""
+
+
+class RemoteUnavailableError(RemoteError):
+    """The remote did not answer usably after every retry (timeouts, 429/5xx, bad JSON)."""
+
+
+class CircuitOpenError(RemoteUnavailableError):
+    """The circuit breaker is open: the remote failed recently, so no call was made."""
+
+
+class RemoteRequestError(RemoteError):
+    """The remote rejected the request (a 4xx other than 429); retrying would not help."""
+
+    def __init__(self, message: str, status: int, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body

@@ -1,0 +1,1 @@
+"""Build-time export of Hugging Face checkpoints to edge-lingua bundles."""

@@ -1,0 +1,1 @@
+"""Build-time quantization of edge-lingua bundles."""
