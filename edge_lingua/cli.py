@@ -10,12 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_lingua.errors import EdgeLinguaError, InputEncodingError
+from edge_lingua.perplexity.cli import add_arguments as add_perplexity_arguments
+from edge_lingua.perplexity.options import METHODS
+
+CLASSIFIER_METHOD = "llmlingua2"
 
 # Subcommands that live outside the runtime core: (module, description of what it needs).
 _PLUGINS = (
     ("edge_lingua_export.cli", "the export toolchain: pip install 'edge-lingua[export]'"),
     ("edge_lingua_quantize.cli", "the quantize toolchain: pip install 'edge-lingua[export]'"),
-    ("edge_lingua.perplexity.cli", "perplexity methods"),
     ("edge_lingua.cascade.cli", "the cascade and proxy"),
     ("edge_lingua.bench", "benchmarks"),
 )
@@ -33,26 +36,31 @@ def _read_text(path: str | None) -> str:
 
 
 def _compress(args: argparse.Namespace) -> int:
-    from edge_lingua.compressor import Compressor
-
     try:
         text = _read_text(args.file)
     except FileNotFoundError:
         raise EdgeLinguaError(f"no such file: {args.file}") from None
-    compressor = Compressor.load(
-        args.bundle,
-        providers=args.provider,
-        threads=args.threads,
-        target_tokenizer=args.target_tokenizer,
-    )
-    result = compressor.compress(
-        text,
-        rate=args.rate,
-        target_token=args.target_token,
-        force_tokens=args.force_token,
-        force_reserve_digit=args.force_reserve_digit,
-        drop_consecutive=args.drop_consecutive,
-    )
+    if args.method == CLASSIFIER_METHOD:
+        from edge_lingua.compressor import Compressor
+
+        compressor = Compressor.load(
+            args.bundle,
+            providers=args.provider,
+            threads=args.threads,
+            target_tokenizer=args.target_tokenizer,
+        )
+        result = compressor.compress(
+            text,
+            rate=args.rate,
+            target_token=args.target_token,
+            force_tokens=args.force_token,
+            force_reserve_digit=args.force_reserve_digit,
+            drop_consecutive=args.drop_consecutive,
+        )
+    else:
+        from edge_lingua.perplexity.cli import compress_from_args
+
+        result = compress_from_args(args, text)
     if args.json:
         json.dump(result.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -103,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     compress = sub.add_parser("compress", help="compress a prompt (file or stdin) to stdout")
     compress.add_argument("file", nargs="?", help="text file (default: stdin)")
-    compress.add_argument("--bundle", help="token-classifier bundle (default: the shipped model)")
+    compress.add_argument("--bundle", help="token-classifier bundle (default: the shipped "
+                          "model); causal-lm bundle or .gguf file for perplexity methods")
+    compress.add_argument("--method", choices=(CLASSIFIER_METHOD, *METHODS),
+                          default=CLASSIFIER_METHOD,
+                          help="llmlingua2: token classifier (default); perplexity, "
+                               "longllmlingua, self-information: a causal LM")
     budget = compress.add_mutually_exclusive_group()
     budget.add_argument("--rate", type=float, help="share of tokens to keep, in (0, 1]")
     budget.add_argument("--target-token", type=int, help="token budget of the output")
@@ -118,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="execution provider, in order of preference (repeatable)")
     compress.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
     compress.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    add_perplexity_arguments(compress)
     compress.set_defaults(func=_compress)
 
     inspect = sub.add_parser("inspect", help="show a bundle's manifest, sizes and checksums")

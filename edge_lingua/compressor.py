@@ -7,12 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from edge_lingua.bundle import Bundle, load_bundle
+from edge_lingua.bundle import Bundle, load_bundle, read_manifest
 from edge_lingua.errors import (
     EmptyInputError,
     InferenceError,
@@ -32,6 +33,9 @@ from edge_lingua.selection import (
     select,
     trim_to_budget,
 )
+
+if TYPE_CHECKING:
+    from edge_lingua.perplexity import PerplexityCompressor
 
 METHOD = "llmlingua2"
 DEFAULT_CHUNK_END_TOKENS = (".", "\n")
@@ -73,7 +77,8 @@ def load_tokenizer(source: str | Path | Tokenizer) -> Tokenizer:
     return tokenizer
 
 
-def _contexts(context: str | Sequence[str]) -> list[str]:
+def validate_contexts(context: str | Sequence[str]) -> list[str]:
+    """The contexts of a prompt as a list; typed errors for empty, non-text or broken input."""
     if isinstance(context, str):
         contexts = [context]
     elif isinstance(context, Sequence) and all(isinstance(c, str) for c in context):
@@ -119,7 +124,9 @@ class Compressor:
         try:
             self._bos, self._eos = special["bos"], special["eos"]
         except KeyError:
-            raise ManifestError("token-classifier manifest needs special_tokens bos and eos") from None
+            raise ManifestError(
+                "token-classifier manifest needs special_tokens bos and eos"
+            ) from None
         self._pad = special.get("pad", 0)
         self._inputs = {i.name: i.type for i in session.get_inputs()}
         if "input_ids" not in self._inputs:
@@ -164,7 +171,7 @@ class Compressor:
         self, text: str, chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS
     ) -> ContextScores:
         """Keep probabilities of every token and word of one context."""
-        _contexts(text)
+        validate_contexts(text)
         return self._score_many([segment(self._tokenizer, text)], tuple(chunk_end_tokens))[0][0]
 
     def _score_many(
@@ -182,7 +189,8 @@ class Compressor:
             share = (time.perf_counter() - started) / len(batch)
             for (i, lo, hi), window_logits in zip(batch, out, strict=True):
                 if logits[i].shape[1] == 0:
-                    logits[i] = np.empty((segs[i].token_ids.size, window_logits.shape[1]), np.float32)
+                    shape = (segs[i].token_ids.size, window_logits.shape[1])
+                    logits[i] = np.empty(shape, np.float32)
                 logits[i][lo:hi] = window_logits
                 seconds[i] += share
         scores = [self._scores(s, lg, b) for s, lg, b in zip(segs, logits, bounds, strict=True)]
@@ -192,8 +200,11 @@ class Compressor:
         self, seg: Segmented, logits: np.ndarray, bounds: list[tuple[int, int]]
     ) -> ContextScores:
         if logits.shape[0]:
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            exp = np.exp(shifted)
+            # softmax in float64, rounded once to float32: numpy's float32 exp is not correctly
+            # rounded and differs between SIMD levels, so float32 probabilities would not be
+            # reproducible on other machines or in the Java/Android port
+            wide = logits.astype(np.float64)
+            exp = np.exp(wide - wide.max(axis=1, keepdims=True))
             token_probs = (exp[:, self._keep_label] / exp.sum(axis=1)).astype(np.float32)
             counts = np.bincount(seg.token_word, minlength=seg.n_words)
             sums = np.bincount(seg.token_word, weights=token_probs, minlength=seg.n_words)
@@ -231,7 +242,9 @@ class Compressor:
         try:
             (logits,) = self._session.run(["logits"], feed)
         except Exception as exc:
-            raise InferenceError(f"onnxruntime failed on a window of {width} tokens: {exc}") from None
+            raise InferenceError(
+                f"onnxruntime failed on a window of {width} tokens: {exc}"
+            ) from None
         return [logits[row, 1 : w.size + 1].astype(np.float32) for row, w in enumerate(windows)]
 
     # --- compression -------------------------------------------------------------------------
@@ -277,7 +290,7 @@ class Compressor:
         budget = make_budget(rate, target_token)
         force = tuple(force_tokens)
         started = time.perf_counter()
-        per_prompt = [_contexts(p) for p in prompts]
+        per_prompt = [validate_contexts(p) for p in prompts]
         segs = [segment(self._tokenizer, c) for contexts in per_prompt for c in contexts]
         prep_share = (time.perf_counter() - started) / max(len(prompts), 1)
         scores, seconds = self._score_many(segs, tuple(chunk_end_tokens))
@@ -379,3 +392,25 @@ class Compressor:
             texts.append(join_words(context, score.word_spans, keep[start : start + size]))
             start += size
         return texts
+
+
+def load_compressor(
+    bundle: str | Path | None = None, **options: Any
+) -> Compressor | PerplexityCompressor:
+    """Open whatever compressor ``bundle`` holds.
+
+    A token-classifier bundle (or none: the shipped model) gives a :class:`Compressor`; a
+    causal-LM bundle or a bare ``.gguf`` file gives a
+    :class:`~edge_lingua.perplexity.PerplexityCompressor`. Both answer
+    ``compress(context, rate=..., target_token=...)`` with a :class:`CompressionResult`.
+    """
+    if bundle is not None:
+        path = Path(bundle)
+        if path.suffix == ".gguf" or (
+            (path / "manifest.json").is_file() and read_manifest(path).kind == "causal-lm"
+        ):
+            from edge_lingua.perplexity import PerplexityCompressor
+
+            return PerplexityCompressor.load(path, **options)
+    options.pop("n_ctx", None)
+    return Compressor.load(bundle, **options)

@@ -85,7 +85,9 @@ class SessionConfig:
         options = ort.SessionOptions()
         if self.threads is not None:
             if not isinstance(self.threads, int) or self.threads < 1:
-                raise InvalidArgumentError(f"threads must be a positive integer, got {self.threads!r}")
+                raise InvalidArgumentError(
+                    f"threads must be a positive integer, got {self.threads!r}"
+                )
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
         if self.graph_optimization not in GRAPH_OPTIMIZATION:
@@ -115,5 +117,7 @@ def create_session(model_path: Path, config: SessionConfig) -> tuple[ort.Inferen
         try:
             session = ort.InferenceSession(str(model_path), sess_options=options, providers=[CPU])
         except Exception as cpu_exc:
-            raise ProviderError(f"onnxruntime could not open {model_path.name}: {cpu_exc}") from None
+            raise ProviderError(
+                f"onnxruntime could not open {model_path.name}: {cpu_exc}"
+            ) from None
     return session, session.get_providers()[0]

@@ -1,0 +1,284 @@
+"""Client of a remote OpenAI-compatible ``/chat/completions`` endpoint (standard library only).
+
+Every call has a socket timeout; 429, 5xx, connection errors, timeouts and unparseable
+answers are retried with exponential backoff and full jitter, waiting at least what a
+``Retry-After`` header asks; a :class:`CircuitBreaker` stops calls to a remote that keeps
+failing. The API key goes only into the ``Authorization`` header: it is never logged and
+never part of an exception message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from edge_lingua.cascade.breaker import CircuitBreaker
+from edge_lingua.errors import (
+    CircuitOpenError,
+    InvalidArgumentError,
+    RemoteRequestError,
+    RemoteUnavailableError,
+)
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_READ_CHUNK = 8192
+_MAX_ERROR_BODY = 1 << 20
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a failed call.
+
+    The n-th retry waits ``uniform(0, min(backoff_max_s, backoff_base_s * 2**n))`` seconds
+    (full jitter), or longer when the server sent ``Retry-After``. A ``Retry-After`` above
+    ``max_retry_after_s`` ends the call at once: the caller is better served by the local
+    answer or the deferral queue than by a long wait.
+    """
+
+    max_retries: int = 3
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+    max_retry_after_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise InvalidArgumentError(
+                f"max_retries must be an integer >= 0, got {self.max_retries!r}"
+            )
+        if self.backoff_base_s < 0 or self.backoff_max_s < 0 or self.max_retry_after_s < 0:
+            raise InvalidArgumentError("backoff and Retry-After limits must be >= 0")
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        """Jittered wait before retry number ``retry`` (0-based)."""
+        return rng.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * (2**retry)))
+
+
+@dataclass(frozen=True)
+class RemoteReply:
+    """A successful answer of the remote."""
+
+    body: dict[str, Any]
+    status: int
+    attempts: int
+    elapsed_s: float
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way worth retrying."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class StreamReply:
+    """An open streaming answer: iterate to get the raw server-sent-event bytes."""
+
+    def __init__(
+        self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse,
+        attempts: int,
+    ) -> None:
+        self._connection = connection
+        self._response = response
+        self.attempts = attempts
+        self.status = response.status
+        self.content_type = response.getheader("Content-Type", "text/event-stream")
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while True:
+                chunk = self._response.read1(_READ_CHUNK)
+                if not chunk:
+                    return
+                yield chunk
+        except (OSError, http.client.HTTPException) as exc:
+            raise RemoteUnavailableError(f"the remote stream broke off: {_describe(exc)}") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class RemoteClient:
+    """Calls ``{base_url}/chat/completions`` with retries and a circuit breaker."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidArgumentError(
+                f"remote base URL must be http(s)://host[:port][/path], got {base_url!r}"
+            )
+        if timeout_s <= 0:
+            raise InvalidArgumentError(f"timeout_s must be > 0, got {timeout_s!r}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout_s = float(timeout_s)
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port
+        self._path = parts.path.rstrip("/") + "/chat/completions"
+        self._api_key = api_key
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"RemoteClient({self.base_url!r}, model={self.model!r})"
+
+    def chat(self, payload: Mapping[str, Any]) -> RemoteReply:
+        """POST a chat-completions request and return the parsed JSON answer."""
+        started = time.perf_counter()
+        body = self._encode(payload, stream=False)
+
+        def attempt() -> tuple[int, dict[str, Any]]:
+            connection = self._connect()
+            try:
+                response = self._send(connection, body)
+                data = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise _Retryable(_describe(exc)) from None
+            finally:
+                connection.close()
+            try:
+                parsed = json.loads(data)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise _Retryable(f"unparseable JSON answer ({len(data)} bytes)") from None
+            if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
+                raise _Retryable("answer is JSON but has no 'choices' list")
+            return response.status, parsed
+
+        (status, parsed), attempts = self._with_retries(attempt)
+        return RemoteReply(parsed, status, attempts, time.perf_counter() - started)
+
+    def stream(self, payload: Mapping[str, Any]) -> StreamReply:
+        """POST a streaming request; retries happen only until the answer starts."""
+        body = self._encode(payload, stream=True)
+
+        def attempt() -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+            connection = self._connect()
+            try:
+                return connection, self._send(connection, body)
+            except _Retryable:
+                connection.close()
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                raise _Retryable(_describe(exc)) from None
+            except BaseException:
+                connection.close()
+                raise
+
+        (connection, response), attempts = self._with_retries(attempt)
+        return StreamReply(connection, response, attempts)
+
+    # --- internals -----------------------------------------------------------
+    def _encode(self, payload: Mapping[str, Any], *, stream: bool) -> bytes:
+        data = dict(payload)
+        if self.model is not None:
+            data["model"] = self.model
+        data["stream"] = stream
+        return json.dumps(data).encode("utf-8")
+
+    def _connect(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+        return cls(self._host, self._port, timeout=self.timeout_s)
+
+    def _send(
+        self, connection: http.client.HTTPConnection, body: bytes
+    ) -> http.client.HTTPResponse:
+        """Send the request; raise for any non-2xx status (a rejection keeps its body)."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        connection.request("POST", self._path, body=body, headers=headers)
+        response = connection.getresponse()
+        if 200 <= response.status < 300:
+            return response
+        detail = response.read(_MAX_ERROR_BODY)
+        if response.status in RETRYABLE_STATUS:
+            raise _Retryable(
+                f"HTTP {response.status}", parse_retry_after(response.getheader("Retry-After"))
+            )
+        raise RemoteRequestError(
+            f"the remote rejected the request with HTTP {response.status}",
+            status=response.status,
+            body=detail,
+        )
+
+    def _with_retries(self, attempt: Callable[[], Any]) -> tuple[Any, int]:
+        last = "no attempt made"
+        for number in range(self.retry.max_retries + 1):
+            if not self.breaker.allow():
+                if number == 0:
+                    raise CircuitOpenError(
+                        f"circuit open after repeated failures of {self.base_url}; "
+                        f"next probe in {self.breaker.retry_in():.1f}s"
+                    )
+                break
+            try:
+                result = attempt()
+            except RemoteRequestError:
+                self.breaker.record_success()  # the remote is up; the request is at fault
+                raise
+            except _Retryable as failure:
+                self.breaker.record_failure()
+                last = failure.reason
+                log.warning("remote %s attempt %d failed: %s", self.base_url, number + 1, last)
+                if number == self.retry.max_retries:
+                    break
+                wait = self.retry.backoff(number, self._rng)
+                if failure.retry_after is not None:
+                    if failure.retry_after > self.retry.max_retry_after_s:
+                        last += f" (Retry-After {failure.retry_after:.0f}s is over the limit)"
+                        break
+                    wait = max(wait, failure.retry_after)
+                self._sleep(wait)
+            else:
+                self.breaker.record_success()
+                return result, number + 1
+        raise RemoteUnavailableError(f"remote {self.base_url} unavailable: {last}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,217 @@
+"""Golden vectors: what the Python runtime computes for a bundle, for ports to check against.
+
+``write_golden_vectors`` runs :class:`edge_lingua.compressor.Compressor` on a set of texts and
+writes ``golden_vectors.json``: per context the token ids, their offsets (Unicode code points, as
+Python indexes strings), word ids, words and their spans, encoder windows, the model's logits,
+keep probabilities, and the compressed output at several settings. The Java library in
+``android_bridge/`` and the Node check replay them.
+
+Logits are float32 values written as the shortest decimal of their exact double value, so
+``(float) Double.parseDouble(s)`` in Java and ``Math.fround(x)`` in JavaScript recover every bit.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lingua.errors import ToolchainError
+
+GOLDEN_NAME = "golden_vectors.json"
+GOLDEN_FORMAT = "edge-lingua-golden/1"
+# Settings every text is compressed with, besides one ``{"rate": r}`` per rate.
+EXTRA_OPTIONS: tuple[dict[str, Any], ...] = (
+    {"target_token": 24},
+    {
+        "rate": 0.33,
+        "force_tokens": [".", ",", "?", "!"],
+        "force_reserve_digit": True,
+        "drop_consecutive": True,
+    },
+    {"rate": 0.5, "chunk_end_tokens": ["."]},
+)
+# Hand-written texts for the corners of tokenization: accents, CJK, emoji (outside the BMP),
+# control and format characters, right-to-left scripts, literal special tokens, long words.
+EDGE_TEXTS: tuple[str, ...] = (
+    "Café déjà vu: a naïve façade in São Paulo, Zürich and Ångström's İstanbul — ŞEHİR!",
+    "北京是中国的首都。東京タワーは333メートルです。"
+    "한국어 텍스트도 있습니다. 𠀀𠀁 rare ideographs.",
+    "Great job 👍🏽! The 🚀 launched at 9:30 🙂; family 👨‍👩‍👧 and flag 🇫🇷 emoji, 🥲 too.",
+    "tab\there\x00null\x07bell\u200bzero-width\ufeffBOM\r\nCRLF\x0bvt\u00a0nbsp\u2028line "
+    "\x85next\ufffdreplacement\ue000private end.",
+    "مرحبا بالعالم! השפה העברית נכתבת מימין לשמאל. Mixed 123 עם מספרים, \u202bembedded\u202c.",
+    "Please fill [MASK] and keep [CLS] or [SEP] literal; [UNK]s and [mask] too.",
+    "x" * 120 + " supercalifragilisticexpialidocious ☃ ⅷ ½ ² ℌ ﬁ Ⅻ ΟΔΥΣΣΕΥΣ straße ı",
+    "It costs $1,234.56 (about 20%) — on 2024-05-01, i.e. 3/4 of 1e6... ok?!? Yes!!! \"Quoted\" "
+    "'single' `back` ~tilde~ ^caret^ <angle> {brace} [bracket] |pipe| \\slash/ _under_ "
+    "+plus= #hash@",
+    "Decomposed e\u0301 and a\u0308 and n\u0303; precomposed é ä ñ; Hangul 한국어 and ㄱㄴ jamo.",
+    "Step 1. Step 2.\n\n\nStep 3 . . . ; ; , , Done.\n",
+)
+
+
+def _context_vectors(scores: Any) -> dict[str, Any]:
+    """Token- and word-level arrays of one context."""
+    return {
+        "words": list(scores.words),
+        "word_spans": scores.word_spans.tolist(),
+        "token_word": scores.token_word.tolist(),
+        "windows": [list(w) for w in scores.windows],
+        "logits": _logits(scores.logits),
+        "token_probs": [float(v) for v in scores.token_probs],
+        "word_probs": [float(v) for v in scores.word_probs],
+    }
+
+
+def _logits(logits: np.ndarray) -> list[list[float]]:
+    return [[float(v) for v in row] for row in logits.astype(np.float32)]
+
+
+def _tokens(tokenizer: Any, text: str) -> dict[str, Any]:
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    return {
+        "token_ids": list(encoding.ids),
+        "offsets": [list(o) for o in encoding.offsets],
+        "word_ids": [-1 if w is None else int(w) for w in encoding.word_ids],
+    }
+
+
+def write_golden_vectors(
+    bundle_dir: Path,
+    out_dir: Path,
+    texts: Sequence[str | Sequence[str]],
+    rates: Sequence[float] = (0.5, 0.33),
+    extra_options: Sequence[Mapping[str, Any]] = EXTRA_OPTIONS,
+) -> Path:
+    """Run the Python runtime on ``texts`` and write ``out_dir/golden_vectors.json``.
+
+    Each text is one prompt: a string, or a list of contexts compressed together. Windows run
+    one at a time (batch size 1, as on a phone), so every window's logits are independent of the
+    others. Returns the written file.
+    """
+    import onnxruntime
+    import tokenizers
+
+    from edge_lingua.compressor import Compressor, load_tokenizer
+
+    if not texts:
+        raise ToolchainError("golden vectors need at least one text")
+    compressor = Compressor.load(bundle_dir, providers=["cpu"], batch_size=1)
+    manifest = compressor.bundle.manifest
+    tokenizer = load_tokenizer(compressor.bundle.tokenizer_path)
+    options = [{"rate": float(r)} for r in rates] + [dict(o) for o in extra_options]
+    cases = []
+    for index, prompt in enumerate(texts):
+        contexts = [prompt] if isinstance(prompt, str) else list(prompt)
+        started = time.perf_counter()
+        context_data = []
+        for context in contexts:
+            scores = compressor.score(context)
+            context_data.append(
+                {"text": context, **_tokens(tokenizer, context), **_context_vectors(scores)}
+            )
+        score_s = time.perf_counter() - started
+        results = []
+        for opts in options:
+            result = compressor.compress(contexts, **opts)
+            extra = {}
+            if "chunk_end_tokens" in opts:  # other windows, so other logits: record them too
+                rescored = [compressor.score(c, opts["chunk_end_tokens"]) for c in contexts]
+                extra["rescored"] = [
+                    {"windows": [list(w) for w in s.windows], "logits": _logits(s.logits)}
+                    for s in rescored
+                ]
+            results.append(
+                {
+                    **extra,
+                    "options": opts,
+                    "compressed_prompt": result.compressed_prompt,
+                    "compressed_contexts": result.compressed_contexts,
+                    "kept_mask": result.kept_mask,
+                    "origin_tokens": result.origin_tokens,
+                    "compressed_tokens": result.compressed_tokens,
+                }
+            )
+        cases.append(
+            {
+                "name": f"case{index:02d}",
+                "contexts": context_data,
+                "results": results,
+                "python_score_ms": round(score_s * 1000, 3),
+            }
+        )
+    model_path = compressor.bundle.model_path
+    data = {
+        "format": GOLDEN_FORMAT,
+        "bundle": {
+            "model_file": manifest.model_file,
+            "model_format": manifest.model_format,
+            "model_sha256": manifest.files[manifest.model_file],
+            "model_bytes": model_path.stat().st_size,
+            "tokenizer_file": manifest.tokenizer_file,
+            "max_seq_len": manifest.max_seq_len,
+            "keep_label": manifest.keep_label,
+            "special_tokens": manifest.special_tokens,
+            "model_inputs": manifest.model_inputs,
+            "quantization": manifest.quantization,
+            "source_model": manifest.source_model,
+        },
+        "generated_by": {
+            "provider": compressor.provider,
+            "onnxruntime": onnxruntime.__version__,
+            "tokenizers": tokenizers.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        },
+        "cases": cases,
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / GOLDEN_NAME
+    target.write_text(json.dumps(data, ensure_ascii=True, indent=None) + "\n", encoding="utf-8")
+    return target
+
+
+def _strip_html(lines: Sequence[str]) -> str:
+    """Paragraph text of a QuALITY article (HTML lines)."""
+    raw = "".join(lines)
+    body = raw.split("<body", 1)[-1]
+    body = re.sub(r"(?is)<(script|style).*?</\1>", " ", body)
+    body = re.sub(r"(?i)</p>|<br\s*/?>", "\n", body)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+    paragraphs = [" ".join(p.split()) for p in text.split("\n")]
+    return "\n".join(p for p in paragraphs if p)
+
+
+def golden_texts(data_dir: Path, n_gsm8k: int = 3, quality_chars: int = 4000) -> list[Any]:
+    """Real texts (GSM8K test problems, a QuALITY passage) plus :data:`EDGE_TEXTS`.
+
+    Also one prompt of two contexts (a GSM8K question and its worked answer) to cover joint
+    ranking over contexts.
+    """
+    gsm8k = Path(data_dir) / "gsm8k" / "test.jsonl"
+    quality = Path(data_dir) / "quality" / "quality_example.jsonl"
+    for path in (gsm8k, quality):
+        if not path.is_file():
+            raise ToolchainError(
+                f"golden texts need {path}; pass the folder holding gsm8k/ and quality/"
+            )
+    with gsm8k.open(encoding="utf-8") as handle:
+        problems = [json.loads(next(handle)) for _ in range(n_gsm8k)]
+    with quality.open(encoding="utf-8") as handle:
+        article = json.loads(handle.readline())["article"]
+    passage = _strip_html(article)[:quality_chars]
+    texts: list[Any] = [f"{p['question']}\n{p['answer']}" for p in problems]
+    texts.append(passage)
+    texts.append([problems[0]["question"], problems[0]["answer"]])
+    texts.extend(EDGE_TEXTS)
+    return texts

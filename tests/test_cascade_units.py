@@ -1,0 +1,321 @@
+"""Cascade building blocks: redaction, circuit breaker, retry timing, prompt preparation,
+deferral queue, ledger and the ``edge-lingua ledger`` command."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_lingua.cascade.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from edge_lingua.cascade.ledger import Entry, Ledger, PriceTable, format_summary, summarise
+from edge_lingua.cascade.prompt import compressible, plain_messages, prepare, split_protected
+from edge_lingua.cascade.queue import DONE, FAILED, PENDING, DeferredQueue
+from edge_lingua.cascade.redaction import Redactor
+from edge_lingua.cascade.remote import RetryPolicy, parse_retry_after
+from edge_lingua.errors import InvalidArgumentError
+from tests.servers import REPO, load_compressor
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="session")
+def compressor(request):
+    return load_compressor(request)
+
+
+def words(n: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    vocab = ["the", "ducks", "lay", "eggs", "every", "day", "she", "eats", "three", "for",
+             "breakfast", "and", "bakes", "muffins"]
+    return " ".join(rng.choice(vocab) for _ in range(n)) + "."
+
+
+# --- redaction -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected", "counts"),
+    [
+        ("write to john.doe+x@mail.example.co.uk today", "write to [EMAIL] today", {"email": 1}),
+        ("call +44 20 7946 0958 or (415) 555-0132", "call [PHONE] or [PHONE]", {"phone": 2}),
+        ("US 415-555-0132.", "US [PHONE].", {"phone": 1}),
+        ("key sk-proj-abcDEF0123456789xyz end", "key [API_KEY] end", {"api_key": 1}),
+        ("AKIAABCDEFGHIJKLMNOP", "[API_KEY]", {"api_key": 1}),
+        ('api_key = "q8Zr2LmT0pXv9sKw"', 'api_key = "[API_KEY]"', {"api_key": 1}),
+        ("Authorization: Bearer abcdef1234567890XYZ", "Authorization: Bearer [API_KEY]",
+         {"api_key": 1}),
+    ],
+)
+def test_redactor_replaces_personal_data_and_secrets(text, expected, counts):
+    result = Redactor().redact(text)
+    assert result.text == expected
+    assert result.counts == counts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Natalia sold 48 clips in April 2024 for $1,200.50 and 3.14159 pies",
+        "scores 12 14 16 18 20, version 1.2.3, ratio 10-20-30",
+        "an @mention and user@localhost are not addresses",
+    ],
+)
+def test_redactor_leaves_ordinary_numbers_and_words(text):
+    assert Redactor().redact(text).text == text
+
+
+def test_redactor_kinds_are_selectable_and_checked():
+    text = "mail a@b.io call +1 415 555 0132"
+    assert Redactor(kinds=("email",)).redact(text).text == "mail [EMAIL] call +1 415 555 0132"
+    with pytest.raises(InvalidArgumentError):
+        Redactor(kinds=("ssn",))
+
+
+# --- circuit breaker and retry timing -------------------------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breaker_opens_after_threshold_and_probes_once_after_reset():
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=3, reset_after_s=10, clock=clock)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.state == CLOSED
+    breaker.record_failure()
+    assert breaker.state == OPEN and not breaker.allow()
+    assert breaker.retry_in() == pytest.approx(10)
+    clock.now += 10
+    assert breaker.state == HALF_OPEN
+    assert breaker.allow()  # the probe
+    assert not breaker.allow()  # only one probe at a time
+    breaker.record_failure()  # the probe failed: open again for a full period
+    assert breaker.state == OPEN
+    clock.now += 10
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == CLOSED and breaker.allow()
+
+
+def test_breaker_success_resets_the_failure_count():
+    breaker = CircuitBreaker(failure_threshold=2, reset_after_s=1)
+    breaker.record_failure()
+    breaker.record_success()
+    breaker.record_failure()
+    assert breaker.state == CLOSED
+
+
+def test_backoff_is_jittered_exponential_and_capped():
+    policy = RetryPolicy(backoff_base_s=0.5, backoff_max_s=4.0)
+    rng = random.Random(0)
+    for retry, cap in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (6, 4.0)]:
+        waits = [policy.backoff(retry, rng) for _ in range(200)]
+        assert all(0 <= w <= cap for w in waits)
+        assert max(waits) > 0.8 * cap and min(waits) < 0.2 * cap  # spread over [0, cap]
+
+
+def test_retry_after_parses_seconds_and_http_dates():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+
+
+# --- prompt preparation ---------------------------------------------------------------------
+def test_split_protected_keeps_code_and_pins_apart():
+    text = (
+        "Intro words here.\n```python\nx = 1  # keep me\n```\nMiddle with `inline()` and "
+        "PIN-123 inside.\n~~~\nunclosed fence runs to the end"
+    )
+    pieces = split_protected(text, pins=["PIN-123"])
+    assert "".join(p.text for p in pieces) == text
+    protected = [p.text for p in pieces if not p.compress]
+    assert "```python\nx = 1  # keep me\n```" in protected
+    assert "`inline()`" in protected and "PIN-123" in protected
+    assert protected[-1].startswith("~~~")
+
+
+def test_prepare_compresses_only_marked_text_and_keeps_code_verbatim(compressor):
+    count = compressor_counter(compressor)
+    code = "```\nfor i in range(10):\n    print(i)\n```"
+    context = f"{words(120, 1)}\n{code}\n{words(120, 2)} ORDER-77 {words(60, 3)}"
+    question = "How many eggs does she sell every day?"
+    messages = [
+        {"role": "system", "content": "You are a careful assistant."},
+        {"role": "user", "content": [compressible(context, pins=["ORDER-77"]),
+                                     {"type": "text", "text": question}]},
+    ]
+    prepared = prepare(messages, compressor, count, rate=0.4)
+    system, user = prepared.messages
+    assert system == {"role": "system", "content": "You are a careful assistant."}
+    assert isinstance(user["content"], str)
+    assert code in user["content"] and "ORDER-77" in user["content"]
+    assert user["content"].endswith("\n" + question)
+    assert "compress" not in json.dumps(prepared.messages)
+    assert prepared.sent_tokens < prepared.original_tokens
+    assert prepared.original_tokens == count(
+        "You are a careful assistant." + context + question
+    )
+    # the same request without a compressor goes out as written
+    plain = prepare(messages, None, count)
+    assert plain.messages == plain_messages(messages)
+    assert plain.saved_tokens == 0
+
+
+def test_prepare_marks_whole_messages_and_redacts_everything_that_leaves(compressor):
+    count = compressor_counter(compressor)
+    messages = [
+        {"role": "user", "compress": True,
+         "content": f"{words(80, 4)} mail ann@corp.example or call +1 415 555 0132 {words(80, 5)}"},
+        {"role": "user", "content": "my key is sk-abcdefghijklmnop123456, is that ok?"},
+    ]
+    prepared = prepare(messages, compressor, count, rate=0.9, redactor=Redactor())
+    sent = json.dumps(prepared.messages)
+    assert "ann@corp.example" not in sent and "sk-abcdefghijklmnop123456" not in sent
+    assert "555 0132" not in sent
+    assert prepared.redactions["api_key"] == 1
+    assert prepared.messages[1]["content"] == "my key is [API_KEY], is that ok?"
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [[], "hello", [{"content": "no role"}], [{"role": "user", "content": 5}]],
+)
+def test_prepare_rejects_malformed_messages(messages):
+    with pytest.raises(InvalidArgumentError):
+        prepare(messages, None, len)
+
+
+def compressor_counter(compressor):
+    from edge_lingua.cascade.prompt import tokenizer_counter
+
+    return tokenizer_counter(compressor.bundle.tokenizer_path)
+
+
+# --- deferral queue -------------------------------------------------------------------------
+def test_queue_keeps_requests_across_reopen_and_threads(tmp_path):
+    path = tmp_path / "q" / "deferred.sqlite"
+    queue = DeferredQueue(path)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def put(n: int) -> None:
+        for i in range(10):
+            rid = DeferredQueue(path).put({"messages": [{"role": "user", "content": f"{n}-{i}"}]},
+                                          {"n": n})
+            with lock:
+                ids.append(rid)
+
+    threads = [threading.Thread(target=put, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    reopened = DeferredQueue(path)
+    pending = reopened.pending()
+    assert sorted(d.id for d in pending) == sorted(ids) and len(ids) == 40
+    first = pending[0]
+    reopened.attempted(first.id)
+    reopened.complete(first.id, {"choices": []})
+    reopened.fail(pending[1].id, "HTTP 400")
+    assert queue.get(first.id).status == DONE and queue.get(first.id).attempts == 1
+    assert queue.get(pending[1].id).error == "HTTP 400"
+    assert queue.counts() == {PENDING: 38, DONE: 1, FAILED: 1}
+    assert [d.id for d in queue.pending(limit=2)] == [d.id for d in pending[2:4]]
+    with pytest.raises(InvalidArgumentError):
+        queue.get("nope")
+
+
+# --- ledger ---------------------------------------------------------------------------------
+def test_price_table_validation_and_lookup(tmp_path):
+    table = PriceTable.from_json({"big": {"input_per_mtok": 2.0, "output_per_mtok": 8.0},
+                                  "*": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}})
+    assert table.price("big").cost(1_000_000, 500_000) == pytest.approx(6.0)
+    assert table.price("other").input_per_mtok == 1.0
+    with pytest.raises(InvalidArgumentError):
+        PriceTable.from_json({"m": {"input_per_mtok": "x"}})
+    with pytest.raises(InvalidArgumentError):
+        PriceTable.from_json({"m": {"input_per_mtok": -1, "output_per_mtok": 0}})
+    bad = tmp_path / "prices.json"
+    bad.write_text("{not json")
+    with pytest.raises(InvalidArgumentError):
+        PriceTable.load(bad)
+
+
+def test_ledger_records_routes_costs_and_summarises(tmp_path):
+    prices = PriceTable.from_json({"gpt": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
+    ledger = Ledger(tmp_path / "ledger.sqlite", prices)
+    ledger.record(Entry("remote", "gpt", 1000, 400, 50, 0.5, 0.01))
+    ledger.record(Entry("local", "gemma", 300, 0, 20, 0.2))
+    ledger.record(Entry("deferred", "gpt", 800, 0, 0, 0.1, request_id="r1", error="down"))
+    ledger.record(Entry("drained", "gpt", 800, 300, 10, 0.3, request_id="r1"))
+    ledger.record(Entry("remote", "gpt", 900, 0, 0, 2.0, error="unavailable"))
+    ledger.record(Entry("degraded", "gemma", 200, 0, 5, 2.5, error="unavailable"))
+    with pytest.raises(InvalidArgumentError):
+        ledger.record(Entry("teleported", None, 1, 1, 1, 0.1))
+    rows = ledger.rows()
+    assert [r["saved_tokens"] for r in rows] == [600, 300, 0, 500, 0, 200]
+    assert rows[0]["cost_usd"] == pytest.approx((400 * 1 + 50 * 2) / 1e6)
+    assert rows[0]["baseline_cost_usd"] == pytest.approx((1000 * 1 + 50 * 2) / 1e6)
+    assert rows[1]["cost_usd"] is None  # no price for the local model
+    summary = summarise(rows)
+    total = summary["total"]
+    assert total["requests"] == 6 and total["errors"] == 3
+    assert total["original_tokens"] == 4000 and total["sent_tokens"] == 700
+    assert total["saved_tokens"] == 1600
+    assert rows[4]["cost_usd"] == 0.0 and rows[4]["baseline_cost_usd"] == 0.0
+    assert list(summary["routes"]) == ["local", "remote", "degraded", "deferred", "drained"]
+    assert summary["routes"]["remote"]["latency_p50_s"] == 0.5
+    assert summary["routes"]["remote"]["latency_p95_s"] == 2.0
+    text = format_summary(summary)
+    assert text.splitlines()[0].split()[:3] == ["route", "requests", "errors"]
+    assert text.splitlines()[-1].split()[:2] == ["total", "6"]
+
+
+def test_ledger_command_prints_summary_and_json(tmp_path):
+    db = tmp_path / "ledger.sqlite"
+    ledger = Ledger(db)
+    ledger.record(Entry("proxy", "m", 500, 200, 10, 0.25))
+    ledger.record(Entry("proxy", "m", 300, 100, 10, 0.75))
+    cli = [sys.executable, "-m", "edge_lingua.cli", "ledger"]
+    out = subprocess.run([*cli, str(db), "--json"], capture_output=True, text=True, timeout=60,
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["total"]["saved_tokens"] == 500
+    assert summary["total"]["saved_pct"] == 62.5
+    assert summary["routes"]["proxy"]["latency_p95_s"] == 0.75
+    table = subprocess.run([*cli, str(db)], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert table.returncode == 0 and "proxy" in table.stdout
+    missing = subprocess.run([*cli, str(tmp_path / "none.sqlite")], capture_output=True,
+                             text=True, timeout=60, cwd=REPO)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0 and "no ledger" in missing.stderr
+
+
+def test_ledger_latency_is_wall_clock_of_its_entries(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    before = time.time()
+    ledger.record(Entry("remote", None, 10, 5, 1, 0.1))
+    assert before <= ledger.rows()[0]["ts"] <= time.time()
+
+
+def test_cascade_import_stays_light():
+    code = ("import sys, edge_lingua.cascade, edge_lingua.proxy, edge_lingua.cascade.cli; "
+            "print(sorted(m for m in ('llama_cpp', 'torch', 'transformers', 'optimum') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=Path(REPO))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,196 @@
+"""Perplexity methods on an ONNX causal-LM bundle made by edge-lingua's own exporter.
+
+The GPT-2 is tiny and random (no pretrained GPT-2 weights exist offline), so these tests
+check the machinery exactly: log-probabilities against PyTorch, KV-cache windows, rewinds
+and roll-overs, budgets, subsequence output, typed errors and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_lingua.bundle import load_bundle
+from edge_lingua.errors import EmptyInputError, InvalidArgumentError, WrongBundleKindError
+from edge_lingua.perplexity import PerplexityCompressor
+from edge_lingua.perplexity.onnx_scorer import OnnxCausalLMScorer
+from edge_lingua.providers import SessionConfig
+from tests.test_perplexity_units import assert_valid_result
+from tests.toolchain_models import gsm8k_texts, paragraphs
+
+pytestmark = pytest.mark.slow
+METHODS = ("perplexity", "self-information", "longllmlingua")
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(HF checkpoint, ONNX causal-lm bundle) of a tiny random GPT-2."""
+    pytest.importorskip("torch")
+    from edge_lingua_export.causal_lm import export_causal_lm
+
+    from tests.toolchain_models import build_gpt2
+
+    root = tmp_path_factory.mktemp("tiny-gpt2")
+    src = build_gpt2(root / "hf")
+    export_causal_lm(src, root / "bundle", fmt="onnx")
+    return src, root / "bundle"
+
+
+@pytest.fixture(scope="module")
+def compressor(gpt2: tuple[Path, Path]) -> PerplexityCompressor:
+    return PerplexityCompressor.load(gpt2[1], threads=1)
+
+
+def _torch_logprobs(src: Path, ids: list[int], bos: int) -> np.ndarray:
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    model = GPT2LMHeadModel.from_pretrained(src).eval()
+    with torch.no_grad():
+        logits = model(torch.tensor([[bos, *ids]])).logits[0, :-1].double()
+    return torch.log_softmax(logits, -1)[torch.arange(len(ids)), torch.tensor(ids)].numpy()
+
+
+def test_window_logprobs_match_pytorch(gpt2: tuple[Path, Path]) -> None:
+    src, path = gpt2
+    bundle = load_bundle(path, kind="causal-lm")
+    scorer = OnnxCausalLMScorer(bundle, SessionConfig(threads=1), window=7)
+    ids = scorer.encode(paragraphs(1, seed=5)[0]).ids[:100].tolist()
+    got = scorer.token_logprobs(ids)
+    assert got.shape == (len(ids),)
+    assert np.abs(got - _torch_logprobs(src, ids, scorer.bos_id)).max() < 1e-4
+    # rewinding to a prefix and feeding the rest gives the same numbers
+    scorer.rewind(1 + 40)
+    assert np.abs(scorer.extend(ids[40:]) - got[40:]).max() < 1e-4
+
+
+def test_inputs_longer_than_the_context_roll_over(compressor: PerplexityCompressor) -> None:
+    scorer = compressor.scorer
+    ids = scorer.encode(" ".join(paragraphs(4, seed=6))).ids.tolist()
+    assert len(ids) > 2 * scorer.max_context
+    got = scorer.token_logprobs(ids)
+    assert got.shape == (len(ids),) and np.isfinite(got).all() and (got <= 0).all()
+    assert scorer.cached <= scorer.max_context
+    # the first window is exactly what a short input gets
+    assert np.allclose(got[:100], scorer.token_logprobs(ids[:100]), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_methods_respect_budgets_and_keep_a_subsequence(
+    compressor: PerplexityCompressor, method: str
+) -> None:
+    contexts = gsm8k_texts("test", 4)
+    question = "A robe takes 2 bolts of blue fiber. How many bolts in total does it take?"
+    for kwargs in ({"rate": 0.4}, {"target_token": 120}):
+        result = compressor.compress(
+            contexts, method=method, question=question, iterative_size=40, **kwargs
+        )
+        budget = kwargs.get("target_token") or kwargs.get("rate", 0) * result.origin_tokens
+        assert_valid_result(result, contexts, budget)
+        assert result.method == method and result.provider == "CPUExecutionProvider"
+        assert 0 < result.compressed_tokens < result.origin_tokens
+        again = compressor.compress(
+            contexts, method=method, question=question, iterative_size=40, **kwargs
+        )
+        assert again.compressed_prompt == result.compressed_prompt
+
+
+def test_forced_words_instruction_and_question_survive(compressor: PerplexityCompressor) -> None:
+    contexts = gsm8k_texts("test", 2, offset=10)
+    result = compressor.compress(
+        contexts, rate=0.3, instruction="Answer briefly.", question="What is the total?",
+        force_tokens=["=", "####"],
+    )
+    assert result.compressed_prompt.startswith("Answer briefly.\n\n")
+    assert result.compressed_prompt.endswith("\n\nWhat is the total?")
+    # contexts the context-level filter kept keep every forced word
+    survivors = [(w, m) for w, m in zip(result.words, result.kept_mask, strict=True) if any(m)]
+    assert survivors
+    for words, mask in survivors:
+        assert all(kept for word, kept in zip(words, mask, strict=True) if word in ("=", "####"))
+
+
+def test_rate_one_keeps_everything(compressor: PerplexityCompressor) -> None:
+    text = paragraphs(1, seed=9)[0]
+    result = compressor.compress(text, method="self-information", rate=1.0)
+    assert result.compressed_prompt == " ".join(text.split())
+
+
+def test_target_tokenizer_counts_the_budget(
+    compressor: PerplexityCompressor,
+) -> None:
+    from tokenizers import Tokenizer
+
+    from tests.toolchain_models import minilm_dir
+
+    folder = minilm_dir()
+    if folder is None:
+        pytest.skip("the MiniLM package (a real tokenizer.json) is not installed")
+    target = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    other = PerplexityCompressor(compressor.scorer, target)
+    text = paragraphs(1, seed=11)[0]
+    result = other.compress(text, target_token=40)
+    assert result.origin_tokens == len(target.encode(text, add_special_tokens=False).ids)
+    assert result.compressed_tokens <= 40
+
+
+@pytest.mark.parametrize(
+    ("context", "kwargs", "error"),
+    [
+        ("", {}, EmptyInputError),
+        ([" ", "\n"], {}, EmptyInputError),
+        ("some text", {"rate": 0.0}, InvalidArgumentError),
+        ("some text", {"rate": 1.5}, InvalidArgumentError),
+        ("some text", {"target_token": 0}, InvalidArgumentError),
+        ("some text", {"method": "llmlingua3"}, InvalidArgumentError),
+        ("some text", {"method": "longllmlingua"}, InvalidArgumentError),
+        (42, {}, InvalidArgumentError),
+    ],
+)
+def test_bad_input_raises_typed_errors(
+    compressor: PerplexityCompressor, context, kwargs: dict, error: type
+) -> None:
+    with pytest.raises(error):
+        compressor.compress(context, **kwargs)
+
+
+def test_a_classifier_bundle_is_refused(tiny_bert_bundle: Path) -> None:
+    with pytest.raises(WrongBundleKindError):
+        PerplexityCompressor.load(tiny_bert_bundle)
+
+
+def test_cli_compress_with_a_perplexity_method(
+    gpt2: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_lingua.cli import main
+
+    text = paragraphs(1, seed=12)[0]
+    source = tmp_path / "in.txt"
+    source.write_text(text, encoding="utf-8")
+    code = main(["compress", str(source), "--bundle", str(gpt2[1]), "--method",
+                 "self-information", "--rate", "0.5", "--threads", "1", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["method"] == "self-information"
+    assert set(data["compressed_prompt"].split()) <= set(text.split())
+    assert data["compressed_tokens"] <= 0.5 * data["origin_tokens"]
+
+
+def test_longllmlingua_options_reorder_and_contrast(compressor: PerplexityCompressor) -> None:
+    contexts = gsm8k_texts("test", 5, offset=20)
+    question = "How many dollars does he earn in a week?"
+    ranking = compressor.rank(contexts, question)
+    assert sorted(ranking) == list(range(5))
+    result = compressor.compress(
+        contexts, method="longllmlingua", question=question, target_token=150,
+        condition_in_question="before", condition_compare=True, reorder_context="sort",
+        dynamic_context_compression_ratio=0.3, context_budget="*2", iterative_size=40,
+    )
+    assert_valid_result(result, contexts, 150)
+    kept = [i for i, text in enumerate(result.compressed_contexts) if text]
+    best_first = [i for i in compressor.rank(contexts, question, "before") if i in kept]
+    body = result.compressed_prompt.removesuffix(question)
+    assert body.startswith(result.compressed_contexts[best_first[0]])

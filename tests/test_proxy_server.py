@@ -1,0 +1,204 @@
+"""The compressing proxy, driven by the official ``openai`` client, in front of a loopback
+fault server: savings headers, streaming, auth, upstream faults, key hygiene, CLI errors."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edge_lingua.cascade import CircuitBreaker, Ledger, RemoteClient, RetryPolicy
+from edge_lingua.cascade.prompt import tokenizer_counter
+from edge_lingua.proxy import ProxyConfig, ProxyServer, mark_scope
+from tests.servers import DROP, GARBAGE, REPO, FaultServer, load_compressor, status
+
+openai = pytest.importorskip("openai", reason="the openai client is a test dependency")
+
+pytestmark = pytest.mark.timeout(90)
+
+UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"
+CLIENT_TOKEN = "proxy-client-token-42"
+DOCUMENT = (
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
+    "muffins for her friends every day with four. She sells the remainder at the farmers' "
+    "market daily for $2 per fresh duck egg. "
+) * 5
+QUESTION = "How much in dollars does she make every day at the farmers' market?"
+MESSAGES = [
+    {"role": "system", "content": "You answer math questions. " + DOCUMENT},
+    {"role": "user", "content": QUESTION},
+]
+
+
+@pytest.fixture(scope="module")
+def compressor(request):
+    return load_compressor(request)
+
+
+@pytest.fixture
+def fault():
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.fixture
+def proxy_for(compressor, tmp_path):
+    servers = []
+
+    def start(upstream: FaultServer, **overrides) -> tuple[ProxyServer, Ledger]:
+        ledger = Ledger(tmp_path / f"ledger{len(servers)}.sqlite")
+        remote = RemoteClient(upstream.url, api_key=UPSTREAM_KEY, timeout_s=2.0,
+                              retry=RetryPolicy(max_retries=2, backoff_base_s=0.01),
+                              breaker=CircuitBreaker(failure_threshold=20, reset_after_s=60))
+        options = {"upstream": remote, "compressor": compressor, "ledger": ledger, "rate": 0.4,
+                   "count": tokenizer_counter(compressor.bundle.tokenizer_path), **overrides}
+        server = ProxyServer(ProxyConfig(**options), port=0).start()
+        servers.append(server)
+        return server, ledger
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def client(proxy: ProxyServer, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.url + "/v1", api_key=key, max_retries=0, timeout=20)
+
+
+def test_chat_completion_is_compressed_forwarded_and_reports_savings(fault, proxy_for, caplog):
+    caplog.set_level(logging.DEBUG)
+    proxy, ledger = proxy_for(fault)
+    raw = client(proxy).chat.completions.with_raw_response.create(
+        model="gemma", messages=MESSAGES, max_tokens=8)
+    completion = raw.parse()
+    (received,) = fault.received
+    sent_system = received.body["messages"][0]["content"]
+    assert received.body["messages"][1] == {"role": "user", "content": QUESTION}  # last: as is
+    assert received.body["model"] == "gemma" and received.body["max_tokens"] == 8
+    assert completion.choices[0].message.content == sent_system + "\n" + QUESTION
+    original = int(raw.headers["x-edge-lingua-original-tokens"])
+    sent = int(raw.headers["x-edge-lingua-sent-tokens"])
+    assert int(raw.headers["x-edge-lingua-saved-tokens"]) == original - sent > 0
+    assert sent < 0.75 * original
+    assert float(raw.headers["x-edge-lingua-ratio"]) == pytest.approx(original / sent, abs=1e-3)
+    assert float(raw.headers["x-edge-lingua-compress-ms"]) > 0
+    assert received.headers["Authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert UPSTREAM_KEY not in caplog.text
+    (row,) = ledger.rows()
+    assert (row["route"], row["original_tokens"], row["sent_tokens"]) == ("proxy", original, sent)
+    assert row["completion_tokens"] == 3 and row["model"] == "gemma"
+
+
+def test_streaming_is_relayed_with_savings_headers(fault, proxy_for):
+    proxy, ledger = proxy_for(fault)
+    raw = client(proxy).chat.completions.with_raw_response.create(
+        model="gemma", messages=MESSAGES, max_tokens=8, stream=True)
+    assert int(raw.headers["x-edge-lingua-saved-tokens"]) > 0
+    chunks = list(raw.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    received = fault.received[0].body
+    assert received["stream"] is True
+    assert text == received["messages"][0]["content"] + "\n" + QUESTION
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    deadline = time.monotonic() + 5  # the row lands as the stream's last bytes go out
+    while not ledger.rows() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (row,) = ledger.rows()
+    assert row["error"] is None and row["sent_tokens"] > 0
+
+
+def test_client_bearer_token_is_required_when_configured(fault, proxy_for):
+    proxy, _ = proxy_for(fault, client_token=CLIENT_TOKEN)
+    with pytest.raises(openai.AuthenticationError):
+        client(proxy, key="wrong").chat.completions.create(model="m", messages=MESSAGES)
+    assert fault.received == []
+    ok = client(proxy, key=CLIENT_TOKEN).chat.completions.create(model="m", messages=MESSAGES)
+    assert ok.choices[0].message.content.endswith(QUESTION)
+    assert fault.received[0].headers["Authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+@pytest.mark.parametrize("failure", [status(500), status(429, "0"), DROP, GARBAGE],
+                         ids=["500", "429", "dropped", "garbage"])
+def test_transient_upstream_faults_are_retried_transparently(fault, proxy_for, failure):
+    fault.script(failure)
+    proxy, _ = proxy_for(fault)
+    completion = client(proxy).chat.completions.create(model="m", messages=MESSAGES)
+    assert completion.choices[0].message.content.endswith(QUESTION)
+    assert len(fault.received) == 2
+
+
+def test_unreachable_upstream_is_a_502_and_rejections_pass_through(fault, proxy_for):
+    proxy, ledger = proxy_for(fault)
+    fault.script(default=DROP)
+    with pytest.raises(openai.APIStatusError) as info:
+        client(proxy).chat.completions.create(model="m", messages=MESSAGES)
+    assert info.value.status_code == 502
+    assert "unavailable" in info.value.message and UPSTREAM_KEY not in info.value.message
+    fault.script(status(400), default=status(400))
+    with pytest.raises(openai.BadRequestError, match="injected 400"):
+        client(proxy).chat.completions.create(model="m", messages=MESSAGES)
+    assert [bool(r["error"]) for r in ledger.rows()] == [True, True]
+    assert all(r["sent_tokens"] == 0 for r in ledger.rows())
+
+
+def test_extension_field_turns_compression_off_and_is_not_forwarded(fault, proxy_for):
+    proxy, _ = proxy_for(fault)
+    raw = client(proxy).chat.completions.with_raw_response.create(
+        model="m", messages=MESSAGES, extra_body={"edge_lingua": {"compress": False}})
+    assert raw.headers["x-edge-lingua-saved-tokens"] == "0"
+    body = fault.received[0].body
+    assert "edge_lingua" not in body and body["messages"] == MESSAGES
+
+
+def test_bad_requests_get_openai_style_errors(fault, proxy_for):
+    proxy, _ = proxy_for(fault)
+    host, port = proxy.httpd.server_address[:2]
+
+    def post(path: str, data: bytes) -> tuple[int, dict]:
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        try:
+            connection.request("POST", path, body=data,
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    assert post("/v1/chat/completions", b"{nope")[0] == 400
+    code, body = post("/v1/chat/completions", json.dumps({"messages": []}).encode())
+    assert code == 400 and "messages" in body["error"]["message"]
+    assert post("/v1/chat/completions", json.dumps({"messages": [{"content": "x"}]}).encode())[0] \
+        == 400
+    assert post("/v1/embeddings", b"{}")[0] == 404
+    assert fault.received == []
+
+
+def test_mark_scope_leaves_client_marks_and_the_last_message():
+    messages = [{"role": "system", "content": "a"}, {"role": "user", "content": "b",
+                                                      "compress": False},
+                {"role": "tool", "content": "c"}, {"role": "user", "content": "d"}]
+    marked = mark_scope(messages, "context")
+    assert [m.get("compress") for m in marked] == [True, False, None, None]
+    assert [m.get("compress") for m in mark_scope(messages, "all")] == [True, False, None, True]
+    assert mark_scope(messages, "none") == messages
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--upstream", "http://127.0.0.1:9/v1", "--port", "0"], "--port"),
+        (["--upstream", "http://127.0.0.1:9/v1", "--rate", "1.5"], "--rate"),
+        (["--upstream", "ftp://somewhere"], "base URL"),
+        (["--upstream", "http://127.0.0.1:9/v1", "--no-compress"], "--tokenizer"),
+    ],
+)
+def test_serve_rejects_bad_arguments_with_one_line(args, message):
+    out = subprocess.run([sys.executable, "-m", "edge_lingua.cli", "serve", *args],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and message in out.stderr

