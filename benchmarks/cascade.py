@@ -25,8 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from training.corpus import DATA
+
 REPO = Path(__file__).resolve().parents[1]
-GSM8K = Path("/work/shared/data/gsm8k")
+GSM8K = DATA / "gsm8k"
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 

@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training.corpus import DATA
+
 METHODS = ("perplexity", "longllmlingua", "self-information")
-GSM8K = Path(os.environ.get("EDGE_LINGUA_SHARED", "/work/shared")) / "data" / "gsm8k" / "test.jsonl"
+GSM8K = DATA / "gsm8k" / "test.jsonl"
 
 
 def gsm8k_contexts(n_tokens: int, count) -> tuple[list[str], str]:
@@ -51,9 +53,9 @@ def gsm8k_contexts(n_tokens: int, count) -> tuple[list[str], str]:
 
 def distilgpt2_shaped_bundle(work: Path) -> Path:
     """Export a random GPT-2 with DistilGPT-2's shapes through the toolchain."""
-    from edge_lingua_export.causal_lm import export_causal_lm
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    from edge_lingua_export.causal_lm import export_causal_lm
     from tests.toolchain_models import build_gpt2
 
     src = build_gpt2(work / "hf")  # its byte-level tokenizer and files; the model is replaced

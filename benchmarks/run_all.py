@@ -18,11 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_lingua_quantize.modes import MODES
-
 from benchmarks import ceiling, fidelity, plots, quality, report, speed
 from benchmarks.common import read_json
 from benchmarks.models import SPEED_MODE, add_arguments, prepare
+from edge_lingua_quantize.modes import MODES
 
 SECTIONS = ("speed", "ceiling", "fidelity", "quality")
 

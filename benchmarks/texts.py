@@ -1,4 +1,4 @@
-"""Real text for the benchmarks, read in place from /work/shared/data (never copied).
+"""Real text for the benchmarks, read in place from ../shared/data (never copied).
 
 * GSM8K **test** problems: the quality and fidelity prompts. The default model is trained on
   GSM8K *train* questions (``training/build_labels.py``), so test problems are unseen text.

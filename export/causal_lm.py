@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edge_lingua_export import common
-from edge_lingua_export.gguf_gpt2 import OUT_TYPES, write_gpt2_gguf
 
 from edge_lingua.bundle import Manifest, write_manifest
 from edge_lingua.errors import ToolchainError
+from edge_lingua_export import common
+from edge_lingua_export.gguf_gpt2 import OUT_TYPES, write_gpt2_gguf
 
 SUPPORTED = {"GPT2LMHeadModel": "GPT-2, DistilGPT-2"}
 FORMATS = ("onnx", "gguf")

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edge_lingua_export import common
 
 from edge_lingua.bundle import Manifest, write_manifest
 from edge_lingua.errors import ToolchainError
+from edge_lingua_export import common
 
 SUPPORTED = {
     "BertForTokenClassification": "BERT, mBERT, MiniLM",

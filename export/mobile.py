@@ -7,10 +7,9 @@ import io
 import shutil
 from pathlib import Path
 
-from edge_lingua_export import common
-
 from edge_lingua.bundle import Manifest, load_bundle, write_manifest
 from edge_lingua.errors import ToolchainError
+from edge_lingua_export import common
 
 TARGETS = ("arm", "amd64")
 

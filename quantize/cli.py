@@ -30,7 +30,7 @@ def _quantize(args: argparse.Namespace) -> int:
         args.bundle, args.out, args.mode, calibration=calibration, held_out=held_out,
         per_channel=args.per_channel, threshold=args.threshold, rates=args.rates,
         force=args.force, calibrate_method=args.calibrate_method, block_size=args.block_size,
-        report_to=sys.stdout,
+        keep_fp32=args.keep_fp32, report_to=sys.stdout,
     )
     print(f"wrote {args.out}: {result.manifest.quantization} "
           f"(fidelity report in {args.out}/fidelity.json)")
@@ -57,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="lowest keep/drop agreement accepted (default 0.98)")
     q.add_argument("--rates", type=_rates, default=(0.5, 0.33),
                    help="compression rates the agreement is measured at (default 0.5,0.33)")
+    q.add_argument("--keep-fp32", action="append", default=[], metavar="REGEX",
+                   help="leave nodes whose name matches REGEX unquantized (repeatable), e.g. "
+                        "'layer\\.[0-2]/output/dense/MatMul' for outlier-prone FFN outputs")
     q.add_argument("--force", action="store_true",
                    help="write the bundle even when agreement is under the threshold")
     q.add_argument("--calibrate-method", choices=CALIBRATE_METHODS,

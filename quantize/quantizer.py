@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import onnxruntime as ort
+
+from edge_lingua.bundle import Manifest, load_bundle, write_manifest
+from edge_lingua.errors import FidelityError, ToolchainError
 from edge_lingua_export import common
 from edge_lingua_quantize.calibration import TextCalibrationReader, model_feeds, require_texts
 from edge_lingua_quantize.fidelity import (
@@ -21,9 +25,6 @@ from edge_lingua_quantize.fidelity import (
     measure,
 )
 from edge_lingua_quantize.modes import CALIBRATE_METHODS, CALIBRATED, DEFAULT_BLOCK_SIZE, MODES
-
-from edge_lingua.bundle import Manifest, load_bundle, write_manifest
-from edge_lingua.errors import FidelityError, ToolchainError
 
 # Every n-th calibration text is held out when no held-out text is given.
 HOLD_OUT_EVERY = 5
@@ -50,8 +51,26 @@ def _split(calibration: list[str], held_out: Sequence[str] | None) -> tuple[list
             [t for t, h in zip(calibration, held, strict=True) if h])
 
 
+def _matching_nodes(model_path: Path, patterns: Sequence[str]) -> list[str]:
+    """Names of the graph's nodes that match any of the regular expressions ``patterns``."""
+    import onnx
+
+    if not patterns:
+        return []
+    try:
+        compiled = [re.compile(p) for p in patterns]
+    except re.error as exc:
+        raise ToolchainError(f"--keep-fp32 pattern is not a regular expression: {exc}") from None
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    names = [n.name for n in graph.node if any(c.search(n.name) for c in compiled)]
+    if not names:
+        raise ToolchainError(f"no node of the model matches --keep-fp32 {list(patterns)}")
+    return names
+
+
 def _run_tool(mode: str, src: Path, dst: Path, feeds: list[dict], *, per_channel: bool,
-              calibrate_method: str, block_size: int, external_data: bool) -> None:
+              calibrate_method: str, block_size: int, external_data: bool,
+              keep_fp32: list[str]) -> None:
     """Call the onnxruntime quantizer for ``mode``: model ``src`` in, model ``dst`` out."""
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -64,7 +83,7 @@ def _run_tool(mode: str, src: Path, dst: Path, feeds: list[dict], *, per_channel
 
     if mode == "dynamic-int8":
         quantize_dynamic(src, dst, per_channel=per_channel, weight_type=QuantType.QInt8,
-                         use_external_data_format=external_data)
+                         use_external_data_format=external_data, nodes_to_exclude=keep_fp32)
     elif mode in CALIBRATED:
         activation, weight = (
             (QuantType.QUInt8, QuantType.QInt8) if mode == "static-qdq-int8"
@@ -76,10 +95,12 @@ def _run_tool(mode: str, src: Path, dst: Path, feeds: list[dict], *, per_channel
             src, dst, TextCalibrationReader(feeds), quant_format=QuantFormat.QDQ,
             per_channel=per_channel, activation_type=activation, weight_type=weight,
             calibrate_method=method, use_external_data_format=external_data,
+            nodes_to_exclude=keep_fp32,
         )
     else:
         quantizer = MatMulNBitsQuantizer(str(src), bits=4, block_size=block_size,
-                                         is_symmetric=True, op_types_to_quantize=("MatMul",))
+                                         is_symmetric=True, op_types_to_quantize=("MatMul",),
+                                         nodes_to_exclude=keep_fp32)
         quantizer.process()
         quantizer.model.save_model_to_file(str(dst), use_external_data_format=external_data)
 
@@ -90,14 +111,15 @@ def quantize_bundle(
     per_channel: bool = False, threshold: float = DEFAULT_THRESHOLD,
     rates: Sequence[float] = DEFAULT_RATES, force: bool = False,
     calibrate_method: str = "minmax", block_size: int = DEFAULT_BLOCK_SIZE,
-    report_to: TextIO | None = None,
+    keep_fp32: Sequence[str] = (), report_to: TextIO | None = None,
 ) -> QuantizeResult:
     """Quantize an fp32 token-classifier bundle into a new bundle at ``out``.
 
     ``calibration`` texts calibrate the static modes; with ``held_out`` (else every
     fifth calibration text, kept out of calibration) they also measure fidelity. A bundle whose
     keep/drop agreement falls under ``threshold`` is not written unless ``force``. The report's
-    summary goes to ``report_to`` (if given) before that decision.
+    summary goes to ``report_to`` (if given) before that decision. ``keep_fp32`` holds regular
+    expressions of node names left unquantized (mixed precision for sensitive layers).
     """
     common.require("onnx")
     if mode not in MODES:
@@ -122,6 +144,7 @@ def quantize_bundle(
         work.mkdir()
         prepared = work / "prepared.onnx"
         _prepare(source.model_path, prepared, external)
+        fp32_nodes = _matching_nodes(prepared, keep_fp32)
         feeds = model_feeds(source, texts) if mode in CALIBRATED else []
         bar.update()
         bar.set_postfix_str(f"quantizing ({MODES[mode]})")
@@ -130,7 +153,7 @@ def quantize_bundle(
             with _quiet_logging():
                 _run_tool(mode, prepared, stage / model_file, feeds, per_channel=per_channel,
                           calibrate_method=calibrate_method, block_size=block_size,
-                          external_data=external)
+                          external_data=external, keep_fp32=fp32_nodes)
         except Exception as exc:
             raise ToolchainError(f"onnxruntime could not quantize ({mode}): {exc}") from None
         shutil.rmtree(work)
@@ -140,6 +163,8 @@ def quantize_bundle(
             shutil.copyfile(source.path / name, stage / name)
         settings: dict[str, Any] = {
             "per_channel": per_channel,
+            "keep_fp32": list(keep_fp32),
+            "fp32_nodes": fp32_nodes,
             "calibrate_method": calibrate_method if feeds else None,
             "block_size": block_size if mode == "int4-weight" else None,
             "calibration_texts": len(texts),

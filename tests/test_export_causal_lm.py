@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 
-from edge_lingua_export.causal_lm import empty_past, export_causal_lm
 from tokenizers import Tokenizer
 
 from edge_lingua.bundle import load_bundle
 from edge_lingua.cli import main
 from edge_lingua.errors import UnsupportedArchitectureError
+from edge_lingua_export.causal_lm import empty_past, export_causal_lm
 from tests.toolchain_models import cached_bundle, cached_checkpoint, paragraphs
 
 TEXT = paragraphs(1, seed=31, sentences_each=5)[0]

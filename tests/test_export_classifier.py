@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 
-from edge_lingua_export.classifier import export_classifier, keep_label
 from tokenizers import Tokenizer
 
 from edge_lingua.bundle import load_bundle
@@ -23,6 +22,7 @@ from edge_lingua.errors import (
     OutputExistsError,
     UnsupportedArchitectureError,
 )
+from edge_lingua_export.classifier import export_classifier, keep_label
 from tests.toolchain_models import cached_bundle, cached_checkpoint, paragraphs
 
 ARCHS = ("bert", "distilbert", "xlm-roberta")

@@ -11,12 +11,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 
-from edge_lingua_export.mobile import export_mobile
-
 from edge_lingua.bundle import load_bundle
 from edge_lingua.cli import main
 from edge_lingua.compressor import Compressor
 from edge_lingua.errors import ToolchainError
+from edge_lingua_export.mobile import export_mobile
 from tests.toolchain_models import cached_bundle, paragraphs
 
 

@@ -106,7 +106,6 @@ def test_gguf_bundle_from_the_exporter_matches_onnx(
 ) -> None:
     pytest.importorskip("torch")
     from edge_lingua_export.causal_lm import export_causal_lm
-
     from tests.toolchain_models import build_gpt2
 
     root = tmp_path_factory.mktemp("gpt2-gguf")

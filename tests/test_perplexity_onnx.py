@@ -30,7 +30,6 @@ def gpt2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(HF checkpoint, ONNX causal-lm bundle) of a tiny random GPT-2."""
     pytest.importorskip("torch")
     from edge_lingua_export.causal_lm import export_causal_lm
-
     from tests.toolchain_models import build_gpt2
 
     root = tmp_path_factory.mktemp("tiny-gpt2")

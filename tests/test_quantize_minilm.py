@@ -10,10 +10,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 
+from edge_lingua.compressor import Compressor
 from edge_lingua_export.classifier import export_classifier
 from edge_lingua_quantize.quantizer import quantize_bundle
-
-from edge_lingua.compressor import Compressor
 from tests.toolchain_models import GSM8K, build_minilm_classifier, gsm8k_texts, minilm_dir
 
 pytestmark = pytest.mark.slow

@@ -10,13 +10,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 
-from edge_lingua_quantize.calibration import read_texts
-from edge_lingua_quantize.quantizer import quantize_bundle
-
 from edge_lingua.bundle import load_bundle
 from edge_lingua.cli import main
 from edge_lingua.compressor import Compressor
 from edge_lingua.errors import CalibrationError, FidelityError, OutputExistsError, ToolchainError
+from edge_lingua_quantize.calibration import read_texts
+from edge_lingua_quantize.quantizer import quantize_bundle
 from tests.toolchain_models import cached_bundle, paragraphs
 
 CALIBRATION = paragraphs(16, seed=51)
@@ -52,6 +51,31 @@ def test_int8_modes_keep_agreement(
         assert 0 < fidelity["max_logit_error"] < 0.5
     settings = load_bundle(out).manifest.extra["quantization"]
     assert settings["calibration_windows"] == (16 if mode != "dynamic-int8" else 0)
+
+
+def test_keep_fp32_leaves_matching_nodes_unquantized(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Mixed precision: nodes matching --keep-fp32 stay float MatMuls, the rest go INT8."""
+    import onnx
+
+    source = cached_bundle("bert", tmp_path_factory)
+    out = tmp_path / "mixed"
+    pattern = r"layer\.0/output/dense/MatMul"
+    quantize_bundle(source, out, "dynamic-int8", calibration=CALIBRATION, held_out=HELD_OUT,
+                    keep_fp32=[pattern], threshold=0.0)
+    graph = onnx.load(str(out / "model.onnx")).graph
+    kept = [n for n in graph.node if n.name == "/bert/encoder/layer.0/output/dense/MatMul"]
+    assert [n.op_type for n in kept] == ["MatMul"]
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in graph.node)
+    settings = load_bundle(out).manifest.extra["quantization"]
+    assert settings["keep_fp32"] == [pattern] and len(settings["fp32_nodes"]) == 1
+    with pytest.raises(ToolchainError, match="no node"):
+        quantize_bundle(source, tmp_path / "none", "dynamic-int8", calibration=CALIBRATION,
+                        keep_fp32=["no-such-node"])
+    with pytest.raises(ToolchainError, match="regular expression"):
+        quantize_bundle(source, tmp_path / "bad", "dynamic-int8", calibration=CALIBRATION,
+                        keep_fp32=["(unclosed"])
 
 
 @pytest.mark.parametrize("arch", ["distilbert", "xlm-roberta"])

@@ -11,6 +11,8 @@ import json
 import random
 from pathlib import Path
 
+from training.corpus import DATA
+
 _CORPUS_TEXT = (
     "the a an of to in on at for with from by about into over after before under between "
     "ducks lay eggs every day she eats three breakfast bakes muffins friends sells remainder "
@@ -259,7 +261,7 @@ def minilm_dir() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
-GSM8K = Path("/work/shared/data/gsm8k")
+GSM8K = DATA / "gsm8k"
 
 
 def gsm8k_texts(split: str, n: int, offset: int = 0) -> list[str]:

