@@ -80,3 +80,17 @@ def quality_chunks(max_words: int = 220, min_words: int = 40) -> list[tuple[str,
             if sum(len(p.split()) for p in current) >= min_words:
                 chunks.append((f"quality-{row['article_id']}-{len(chunks)}", "\n".join(current)))
     return chunks
+
+
+def write_fidelity_texts(out: Path, n: int = 100) -> None:
+    """The last ``n`` GSM8K test problems with their solutions, as quantization held-out text."""
+    with out.open("w", encoding="utf-8") as handle:
+        for example in gsm8k("test")[-n:]:
+            text = f"{example.question}\n{example.solution}"
+            handle.write(json.dumps({"uid": example.uid, "text": text}) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_fidelity_texts(Path(sys.argv[1]))
