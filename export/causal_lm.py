@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +31,6 @@ def empty_past(names: list[str], geometry: dict[str, int], batch: int = 1) -> di
     """Zero-length past key/value feeds: shape [batch, heads, 0, head_dim]."""
     shape = (batch, geometry["num_heads"], 0, geometry["head_dim"])
     return {name: np.zeros(shape, dtype=np.float32) for name in names}
-
-
-def _export_onnx(model: Any, out: Path, opset: int | None) -> str:
-    from optimum.exporters.onnx import onnx_export_from_model
-
-    scratch = out / "_optimum"
-    try:
-        onnx_export_from_model(
-            model, scratch, task="text-generation-with-past", opset=opset, do_validation=False
-        )
-    except Exception as exc:
-        raise ToolchainError(f"optimum could not export the model to ONNX: {exc}") from None
-    for name in common.onnx_files(scratch, "model.onnx"):
-        shutil.move(scratch / name, out / name)
-    shutil.rmtree(scratch)
-    return "model.onnx"
 
 
 def _verify_onnx(model: Any, tokenizer: Any, onnx_path: Path, inputs: list[str],
@@ -95,7 +78,7 @@ def export_causal_lm(
         extra: dict[str, Any] = {"architecture": "GPT2LMHeadModel", **geometry}
         if fmt == "onnx":
             bar.set_postfix_str("exporting to ONNX")
-            model_file = _export_onnx(model, stage, opset)
+            model_file = common.export_onnx(model, stage, "text-generation-with-past", opset)
             inputs, outputs = common.onnx_io_names(stage / model_file)
             bar.update()
             bar.set_postfix_str("checking against PyTorch")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +46,6 @@ def max_seq_len_of(config: Any, tokenizer: Any, limit: int | None) -> int:
     return min(candidates)
 
 
-def _export_onnx(model: Any, out: Path, opset: int | None) -> str:
-    """Run optimum's exporter into a scratch folder and keep only the ONNX files."""
-    from optimum.exporters.onnx import onnx_export_from_model
-
-    scratch = out / "_optimum"
-    try:
-        onnx_export_from_model(
-            model, scratch, task="token-classification", opset=opset, do_validation=False
-        )
-    except Exception as exc:
-        raise ToolchainError(f"optimum could not export the model to ONNX: {exc}") from None
-    for name in common.onnx_files(scratch, "model.onnx"):
-        shutil.move(scratch / name, out / name)
-    shutil.rmtree(scratch)
-    return "model.onnx"
-
-
 def _verify(model: Any, tokenizer: Any, onnx_path: Path, inputs: list[str]) -> float:
     """Max |logit difference| between PyTorch and the ONNX graph on a probe text."""
     import onnxruntime as ort
@@ -93,7 +75,7 @@ def export_classifier(
         model = common.load_model(AutoModelForTokenClassification, source)
         bar.update()
         bar.set_postfix_str("exporting to ONNX")
-        model_file = _export_onnx(model, stage, opset)
+        model_file = common.export_onnx(model, stage, "token-classification", opset)
         inputs, outputs = common.onnx_io_names(stage / model_file)
         if "logits" not in outputs:
             raise ToolchainError(f"the exported graph has no 'logits' output (outputs: {outputs})")

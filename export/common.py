@@ -13,6 +13,7 @@ from typing import Any
 from edge_lingua.errors import (
     CheckpointError,
     OutputExistsError,
+    ToolchainError,
     ToolchainNotInstalledError,
     UnsupportedArchitectureError,
 )
@@ -185,3 +186,18 @@ def onnx_files(folder: Path, model_file: str) -> list[str]:
         if p.name != model_file and p.name.startswith(model_file) and p.is_file()
     )
     return names
+
+
+def export_onnx(model: Any, out: Path, task: str, opset: int | None) -> str:
+    """Run optimum's exporter for ``task`` into a scratch folder; keep only the ONNX files."""
+    from optimum.exporters.onnx import onnx_export_from_model
+
+    scratch = out / "_optimum"
+    try:
+        onnx_export_from_model(model, scratch, task=task, opset=opset, do_validation=False)
+    except Exception as exc:
+        raise ToolchainError(f"optimum could not export the model to ONNX: {exc}") from None
+    for name in onnx_files(scratch, "model.onnx"):
+        shutil.move(scratch / name, out / name)
+    shutil.rmtree(scratch)
+    return "model.onnx"
