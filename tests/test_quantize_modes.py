@@ -18,7 +18,7 @@ from edge_lingua_quantize.calibration import read_texts
 from edge_lingua_quantize.quantizer import quantize_bundle
 from tests.toolchain_models import cached_bundle, paragraphs
 
-CALIBRATION = paragraphs(16, seed=51)
+CALIBRATION = paragraphs(64, seed=51)
 HELD_OUT = paragraphs(8, seed=52)
 INT8_MODES = ("dynamic-int8", "static-qdq-int8", "qdq-u16")
 
@@ -50,7 +50,7 @@ def test_int8_modes_keep_agreement(
         assert all(r["kept_word_f1"] > 0.95 for r in fidelity["rates"])
         assert 0 < fidelity["max_logit_error"] < 0.5
     settings = load_bundle(out).manifest.extra["quantization"]
-    assert settings["calibration_windows"] == (16 if mode != "dynamic-int8" else 0)
+    assert settings["calibration_windows"] == (64 if mode != "dynamic-int8" else 0)
 
 
 def test_keep_fp32_leaves_matching_nodes_unquantized(
@@ -115,8 +115,8 @@ def test_held_out_defaults_to_every_fifth_calibration_text(
 ) -> None:
     result = quantize_bundle(cached_bundle("bert", tmp_path_factory), tmp_path / "q",
                              "dynamic-int8", calibration=CALIBRATION)
-    assert result.report.sets["held_out"].texts == 3
-    assert result.report.sets["calibration"].texts == 13
+    assert result.report.sets["held_out"].texts == len(CALIBRATION) // 5
+    assert result.report.sets["calibration"].texts == len(CALIBRATION) - len(CALIBRATION) // 5
 
 
 def test_calibration_text_errors(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -8,7 +8,10 @@ inline corpus. The checkpoints go through exactly the code paths a real one woul
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
+from collections import Counter
 from pathlib import Path
 
 from training.corpus import DATA
@@ -46,34 +49,49 @@ def paragraphs(n: int, seed: int, sentences_each: int = 6) -> list[str]:
     return [" ".join(sents[i * sentences_each:(i + 1) * sentences_each]) for i in range(n)]
 
 
-def _wordpiece_tokenizer(lowercase: bool = True):
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers.trainers import WordPieceTrainer
+_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+
+def _corpus_counts() -> Counter[str]:
+    """Lower-cased words and punctuation marks of the corpus, with their counts."""
+    return Counter(w for s in corpus() for w in re.findall(r"\w+|[^\w\s]", s.lower()))
+
+
+def _wordpiece_tokenizer():
+    """BERT-style uncased WordPiece over the corpus words plus every character (a fixed vocab:
+    the ``tokenizers`` trainers break ties differently from run to run)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    words = sorted(_corpus_counts())
+    chars = sorted({c for w in words for c in w} | set(_ALPHABET))
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(corpus(), WordPieceTrainer(vocab_size=600, special_tokens=specials))
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    pieces = [*specials, *chars, *(f"##{c}" for c in chars), *words]
+    vocab = {piece: i for i, piece in enumerate(dict.fromkeys(pieces))}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     tok.decoder = decoders.WordPiece()
     return tok
 
 
 def _unigram_tokenizer():
+    """XLM-R-style sentencepiece Unigram with a fixed vocab: corpus words (scored by frequency)
+    and single characters as the fallback."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers.trainers import UnigramTrainer
 
-    tok = Tokenizer(models.Unigram())
+    counts = _corpus_counts()
+    total = sum(counts.values())
+    specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("<mask>", 0.0)]
+    chars = sorted({c for w in counts for c in w} | set(_ALPHABET))
+    words = [(f"\u2581{w}", math.log(n / total)) for w, n in sorted(counts.items())]
+    pieces = [*specials, ("\u2581", -8.0), *words, *((c, -12.0) for c in chars)]
+    tok = Tokenizer(models.Unigram(pieces, unk_id=3))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    trainer = UnigramTrainer(vocab_size=600, special_tokens=specials, unk_token="<unk>")
-    tok.train_from_iterator(corpus(), trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)],
@@ -111,6 +129,9 @@ def _label_config(config) -> None:
 
 
 def _finish(out: Path, model, tokenizer) -> Path:
+    if getattr(model.config, "num_labels", 0) == 2 and hasattr(model, "classifier"):
+        # a trained compressor's probabilities are graded; a random head's are near-ties
+        fit_keep_head(model, tokenizer, corpus(200, seed=7))
     model.eval()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
