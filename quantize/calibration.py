@@ -57,21 +57,31 @@ def require_texts(texts: Sequence[str] | None, what: str) -> list[str]:
     return kept
 
 
-def model_feeds(bundle: Bundle, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
+def model_feeds(
+    bundle: Bundle, texts: Sequence[str], pad_to: int | None = None
+) -> list[dict[str, np.ndarray]]:
     """One feed per window of every text, built exactly as the runtime builds them:
-    [bos] + up to max_seq_len - 2 tokens + [eos], batch of one."""
+    [bos] + up to max_seq_len - 2 tokens + [eos], batch of one. ``pad_to`` pads every window
+    to that many positions (pad id, attention mask 0), as fixed-shape NPU models see them;
+    onnxruntime's histogram calibrator (percentile) needs equal shapes."""
     manifest = bundle.manifest
     tokenizer = load_tokenizer(bundle.tokenizer_path)
     bos, eos = manifest.special_tokens["bos"], manifest.special_tokens["eos"]
+    pad = manifest.special_tokens.get("pad", 0)
     width = manifest.max_seq_len - 2
     feeds = []
     for text in texts:
         ids = tokenizer.encode(text, add_special_tokens=False).ids
         for start in range(0, max(len(ids), 1), width):
-            window = np.asarray([bos, *ids[start:start + width], eos], dtype=np.int64)[None, :]
+            tokens = [bos, *ids[start:start + width], eos]
+            length = max(pad_to or 0, len(tokens))
+            window = np.full((1, length), pad, dtype=np.int64)
+            window[0, : len(tokens)] = tokens
+            mask = np.zeros_like(window)
+            mask[0, : len(tokens)] = 1
             feed = {
                 "input_ids": window,
-                "attention_mask": np.ones_like(window),
+                "attention_mask": mask,
                 "token_type_ids": np.zeros_like(window),
             }
             feeds.append({k: v for k, v in feed.items() if k in manifest.model_inputs})

@@ -89,7 +89,7 @@ def _run_tool(mode: str, src: Path, dst: Path, feeds: list[dict], *, per_channel
             (QuantType.QUInt8, QuantType.QInt8) if mode == "static-qdq-int8"
             else (QuantType.QUInt16, QuantType.QUInt8)
         )
-        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+        method = {"minmax": CalibrationMethod.MinMax,
                   "percentile": CalibrationMethod.Percentile}[calibrate_method]
         quantize_static(
             src, dst, TextCalibrationReader(feeds), quant_format=QuantFormat.QDQ,
@@ -145,7 +145,9 @@ def quantize_bundle(
         prepared = work / "prepared.onnx"
         _prepare(source.model_path, prepared, external)
         fp32_nodes = _matching_nodes(prepared, keep_fp32)
-        feeds = model_feeds(source, texts) if mode in CALIBRATED else []
+        histogram = calibrate_method != "minmax"  # needs windows of one shape
+        feeds = (model_feeds(source, texts, manifest.max_seq_len if histogram else None)
+                 if mode in CALIBRATED else [])
         bar.update()
         bar.set_postfix_str(f"quantizing ({MODES[mode]})")
         model_file = "model.onnx"

@@ -78,6 +78,21 @@ def test_keep_fp32_leaves_matching_nodes_unquantized(
                         keep_fp32=["(unclosed"])
 
 
+def test_percentile_calibration(
+ tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Percentile calibration gets windows of one shape (padded, mask 0)."""
+    method = "percentile"
+    out = tmp_path / method
+    quantize_bundle(cached_bundle("bert", tmp_path_factory), out, "static-qdq-int8",
+                    calibration=CALIBRATION[:16], held_out=HELD_OUT, calibrate_method=method,
+                    threshold=0.0)
+    settings = load_bundle(out).manifest.extra["quantization"]
+    assert settings["calibrate_method"] == method and settings["calibration_windows"] == 16
+    result = Compressor.load(out).compress(HELD_OUT[0], rate=0.5)
+    assert 0 < sum(result.kept_mask[0]) < len(result.kept_mask[0])
+
+
 @pytest.mark.parametrize("arch", ["distilbert", "xlm-roberta"])
 def test_dynamic_int8_other_architectures(
     arch: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
