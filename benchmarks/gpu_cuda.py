@@ -9,9 +9,8 @@ Full encoder windows (``--window`` tokens of random ids) go through one Inferenc
 batch size, as ``Compressor`` sends them on a GPU (16 windows a call by default); p50 of
 ``--repeats`` calls after warm-up. Throughput is encoder tokens per second.
 
-On the lent H100/H200 machines this could not run: their image has the CPU-only onnxruntime
-1.30, and onnxruntime-gpu (1.31.1, a 255.6 MB wheel for cp312) is four times the 64 MiB that
-may travel to them (see docs/BENCHMARKS.md).
+On the lent H100 it ran with onnxruntime-gpu 1.31.1 carried in pieces and
+``onnxruntime.preload_dlls()`` called first (see docs/BENCHMARKS.md for how and the figures).
 """
 
 from __future__ import annotations

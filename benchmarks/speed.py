@@ -6,7 +6,7 @@ rate, with the same number of threads:
 
 * cold start: from before the engine's first import to a loaded compressor (import + load);
 * latency p50 / p95 of ``compress`` at each length (after one warm-up call), tokens/s at p50;
-* peak RSS (``ru_maxrss``) of the subprocess, after loading and after each length.
+* peak RSS (``VmHWM``) of the subprocess, after loading and after each length.
 
 llmlingua is ``PromptCompressor(model_name=<fp32 checkpoint>, use_llmlingua2=True,
 device_map="cpu")`` from PyPI, counting tokens with tiktoken's cl100k_base served from a local
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, BenchError, offline_env, read_json, write_json
+from benchmarks.common import REPO, BenchError, offline_env, peak_rss_mb, read_json, write_json
 
 ENGINES = ("llmlingua", "edge-fp32", "edge-int8")
 LENGTHS = (128, 512, 2048, 8192)
@@ -55,8 +54,6 @@ def llmlingua_alias(checkpoint: Path, work: Path) -> Path:
     return link
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def _load(engine: str, model: Path, threads: int, rate: float):
@@ -81,7 +78,8 @@ def worker(engine: str, model: Path, prompts: dict[str, str], repeats: int, thre
     compress = _load(engine, model, threads, rate)
     cold = time.perf_counter() - started
     result: dict[str, Any] = {"engine": engine, "model": str(model), "threads": threads,
-                              "cold_start_s": cold, "rss_after_load_mb": _rss_mb(), "lengths": {}}
+                              "cold_start_s": cold, "rss_after_load_mb": peak_rss_mb(),
+                              "lengths": {}}
     for length, text in prompts.items():
         first = time.perf_counter()
         compressed = compress(text)
@@ -92,8 +90,8 @@ def worker(engine: str, model: Path, prompts: dict[str, str], repeats: int, thre
             compress(text)
             latencies.append(time.perf_counter() - t0)
         result["lengths"][length] = {"first_call_s": first_s, "latencies_s": latencies,
-                                     "peak_rss_mb": _rss_mb(), "compressed": compressed}
-    result["peak_rss_mb"] = _rss_mb()
+                                     "peak_rss_mb": peak_rss_mb(), "compressed": compressed}
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 

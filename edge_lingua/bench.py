@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,11 +31,12 @@ _FILLER = (
     "bring a bicycle pay 4 dollars more, and the last boat back departs at 6 in the evening. "
 )
 _COLD_START = (
-    "import resource, sys, time\n"
+    "import sys, time\n"
     "t0 = time.perf_counter()\n"
     "from edge_lingua.compressor import Compressor\n"
     "c = Compressor.load(sys.argv[1], providers=sys.argv[2:] or None)\n"
-    "print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+    "print(time.perf_counter() - t0, hwm)\n"
 )
 
 
@@ -47,6 +47,13 @@ def _prompt(tokenizer: Tokenizer, source: str, n_tokens: int) -> str:
     encoding = tokenizer.encode(text, add_special_tokens=False)
     end = encoding.offsets[n_tokens - 1][1] if len(encoding.ids) >= n_tokens else len(text)
     return text[:end]
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process (Linux VmHWM; ru_maxrss would include a parent's peak)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        hwm = next(line for line in status if line.startswith("VmHWM:"))
+    return int(hwm.split()[1]) / 1024
 
 
 def cold_start(bundle: str | None, providers: list[str]) -> dict[str, float]:
@@ -95,7 +102,7 @@ def speed(bundle: str | None, *, lengths: tuple[int, ...] = LENGTHS, repeats: in
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
             "tokens_per_s": n / p50,
         }
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = _peak_rss_mb()
     return result
 
 
