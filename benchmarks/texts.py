@@ -10,18 +10,12 @@
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 
 from training import corpus
 from training.corpus import gsm8k, sample
-
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"[ \t\r\f\v]+")
-_BLANK = re.compile(r"\n\s*\n+")
 
 
 @dataclass(frozen=True)
@@ -59,13 +53,6 @@ def gsm8k_prompts(split: str, n: int, seed: int) -> list[Problem]:
     return [Problem(e.uid, e.question, e.solution) for e in sample(gsm8k(split), n, seed)]
 
 
-def _story_text(article: str) -> str:
-    text = html.unescape(_TAG.sub("\n\n", article))
-    paragraphs = [_SPACE.sub(" ", " ".join(p.split("\n"))).strip() for p in _BLANK.split(text)]
-    return "\n".join(p for p in paragraphs if p and "gutenberg" not in p.lower()
-                     and "DOCTYPE" not in p)
-
-
 @cache
 def quality_stories() -> tuple[Story, ...]:
     """Every distinct QuALITY story of the shared file with its questions."""
@@ -86,8 +73,8 @@ def quality_stories() -> tuple[Story, ...]:
                                           int(row[f"question{k}_gold_label"]) - 1))
                 k += 1
             uid = str(row["article_id"])
-            stories.setdefault(uid, Story(uid, row["title"], _story_text(article),
-                                          tuple(questions)))
+            text = "\n".join(corpus.story_paragraphs(article))
+            stories.setdefault(uid, Story(uid, row["title"], text, tuple(questions)))
     return tuple(stories.values())
 
 

@@ -49,6 +49,14 @@ def sample(examples: list[Example], n: int, seed: int) -> list[Example]:
     return random.Random(seed).sample(examples, min(n, len(examples)))
 
 
+def story_paragraphs(article: str) -> list[str]:
+    """A QuALITY article's paragraphs as plain text: HTML stripped, Gutenberg boilerplate out."""
+    text = html.unescape(_TAG.sub("\n\n", article))
+    paragraphs = [_SPACES.sub(" ", " ".join(p.split("\n"))).strip()
+                  for p in _BLANK_LINES.split(text)]
+    return [p for p in paragraphs if p and "gutenberg" not in p.lower() and "DOCTYPE" not in p]
+
+
 def quality_chunks(max_words: int = 220, min_words: int = 40) -> list[tuple[str, str]]:
     """The QuALITY stories cut into runs of whole paragraphs of at most ``max_words`` words.
 
@@ -63,11 +71,7 @@ def quality_chunks(max_words: int = 220, min_words: int = 40) -> list[tuple[str,
                 continue
             row = json.loads(line)
             raw = "".join(row["article"]) if isinstance(row["article"], list) else row["article"]
-            text = html.unescape(_TAG.sub("\n\n", raw))
-            paragraphs = [_SPACES.sub(" ", " ".join(p.split("\n"))).strip()
-                          for p in _BLANK_LINES.split(text)]
-            paragraphs = [p for p in paragraphs if p and "gutenberg" not in p.lower()
-                          and "DOCTYPE" not in p and len(p.split()) >= 3]
+            paragraphs = [p for p in story_paragraphs(raw) if len(p.split()) >= 3]
             current: list[str] = []
             for paragraph in paragraphs:
                 words = sum(len(p.split()) for p in current)
