@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, offline_env, write_json
+from benchmarks.common import machine, offline_env, read_json, write_json
 from benchmarks.reader import Reader, benefit_retention
 from benchmarks.texts import Problem, Story, gsm8k_prompts, quality_stories
 
@@ -179,8 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-quality", action="store_true", help="skip the QuALITY questions")
+    parser.add_argument("--quality-rates", nargs="+", type=float, metavar="RATE",
+                        help="run only the QuALITY questions, at these rates, and add them to "
+                             "the GSM8K results already in OUT/quality.json")
     args = parser.parse_args(argv)
     bundle = args.bundle or prepare(args.out, args.checkpoint, dev=args.dev).int8
+    if args.quality_rates:
+        offline_env()
+        reader = Reader.load(n_ctx=8192, threads=args.threads)
+        result = read_json(args.out / "quality.json")
+        result["quality"] = quality_section(reader, make_methods(reader, bundle, seed=0),
+                                            quality_stories(), tuple(args.quality_rates))
+        write_json(args.out / "quality.json", result)
+        print(json.dumps(result["quality"], indent=1))
+        return 0
     result = run(args.out, bundle, problems=args.problems, rates=tuple(args.rates),
                  threads=args.threads, with_quality=not args.no_quality)
     from benchmarks.plots import quality_plot

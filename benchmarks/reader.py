@@ -59,7 +59,7 @@ class Reader:
         encoded = [self._ids(" " + option.strip()) for option in options]
         self.scorer.reset()
         self.scorer.reserve(len(prefix) + max(len(e) for e in encoded) + 1)
-        self.scorer.extend(prefix)
+        self.scorer.extend(prefix, score=False)  # only the options' rows are needed
         base = self.scorer.cached
         scores = []
         for ids in encoded:
