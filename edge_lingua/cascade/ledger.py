@@ -14,12 +14,13 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_lingua.cascade import store
 from edge_lingua.errors import InvalidArgumentError
 
 ROUTES = ("local", "remote", "degraded", "deferred", "drained", "proxy")
@@ -127,19 +128,10 @@ class Ledger:
     def __init__(self, path: str | Path, prices: PriceTable | None = None) -> None:
         self.path = Path(path)
         self.prices = prices or PriceTable()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+        store.create(self.path, _SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return store.connect(self.path)
 
     def record(self, entry: Entry) -> None:
         if entry.route not in ROUTES:
