@@ -97,16 +97,3 @@ def machine() -> dict[str, Any]:
         "onnxruntime": ort.__version__,
         "platform": platform.platform(),
     }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (MiB).
-
-    Linux's ``VmHWM``, not ``getrusage().ru_maxrss``: the latter carries the parent's peak
-    across fork + exec, so every subprocess of a large parent would report the parent's size.
-    """
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    raise BenchError("/proc/self/status has no VmHWM line (peak RSS needs Linux)")

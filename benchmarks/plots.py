@@ -40,25 +40,35 @@ def latency_plot(speed: dict[str, Any], path: Path) -> Path:
 
 
 def quality_plot(quality: dict[str, Any], path: Path) -> Path:
-    """Retention, numbers kept and QuALITY accuracy against rate, one line per method."""
+    """Each quality measure against the achieved rate (the reader's tokens), one line per method.
+
+    The achieved rate, not the requested one, is the x axis: each method budgets in its own
+    tokenizer, so at one requested rate they keep different shares of the reader's tokens.
+    """
     plt = _pyplot()
-    panels = [("gsm8k", "retention", "reader-benefit retention (GSM8K)"),
-              ("gsm8k", "numbers_kept", "numbers kept (GSM8K CoT)")]
-    if "quality" in quality:
-        panels.append(("quality", "accuracy", "QuALITY accuracy (Gemma reader)"))
+    panels = [(section, key, title) for section, key, title in (
+        ("gsm8k", "retention", "reader-benefit retention (GSM8K)"),
+        ("gsm8k", "numbers_kept", "numbers kept (GSM8K CoT)"),
+        ("quality", "gold_nll", "gold-option nats (QuALITY, lower is better)"),
+        ("quality", "accuracy", "QuALITY accuracy (Gemma reader)"),
+    ) if section in quality]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, (section, key, title) in zip(axes[0], panels, strict=True):
         for method, per_rate in quality[section]["methods"].items():
-            rates = sorted(per_rate, key=float)
-            ax.plot([float(r) for r in rates], [per_rate[r][key] for r in rates], marker="o",
-                    label=method)
+            points = sorted((m["achieved_rate"], m[key]) for m in per_rate.values())
+            ax.plot(*zip(*points, strict=True), marker="o", label=method)
         if section == "quality":
-            ax.axhline(quality["quality"]["full_accuracy"], color="k", ls="--", label="full story")
-            ax.axhline(0.25, color="grey", ls=":", label="chance")
-        ax.set_xlabel("rate (kept share of tokens)")
+            qa = quality["quality"]
+            ref = "accuracy" if key == "accuracy" else "gold_nll"
+            ax.axhline(qa["full_story"][ref], color="k", ls="--", label="full story")
+            ax.axhline(qa["no_story"][ref], color="k", ls="-.", label="no story")
+            if key == "accuracy":
+                ax.axhline(qa["chance"], color="grey", ls=":", label="chance")
+            ax.legend(fontsize="small")
+        ax.set_xlabel("achieved rate (share of the reader's tokens kept)")
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
-    axes[0][0].legend()
+    axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

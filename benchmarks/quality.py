@@ -1,6 +1,7 @@
 """Quality at rates 0.5 / 0.33 / 0.2: random dropping, self-information, perplexity, classifier.
 
-Prompts are real and unseen by the classifier: GSM8K **test** problems and the QuALITY story.
+Prompts are real: GSM8K **test** problems, unseen by every model here, and the one QuALITY
+story of the shared data (chunks of it are in the default classifier's training mix).
 
 * reader-benefit retention (Gemma 3 270M reader, GSM8K test): the question is compressed and
   the reader scores the worked solution after it (``training.evaluate.reader_nll``, the
@@ -10,8 +11,9 @@ Prompts are real and unseen by the classifier: GSM8K **test** problems and the Q
   helps); the per-problem median is reported too;
 * numbers kept: the whole chain-of-thought prompt (question + worked solution) is compressed;
   share of its numbers (multiset) still present in the output;
-* QuALITY: the reader picks one of four options by mean log-likelihood, after the full story
-  or the compressed one.
+* QuALITY: the reader picks one of four options by mean log-likelihood, with no story, after
+  the full story, or after a compressed one; reported with the share of picks equal to the
+  full-story picks and the benefit retention of the gold options' nats.
 
 Each method budgets in its own tokenizer's tokens; ``achieved_rate`` is measured in the
 reader's (Gemma) tokens for all of them.
@@ -121,51 +123,93 @@ def gsm8k_section(reader: Reader, methods: dict[str, Compress], problems: list[P
             / max(sum(t for _, t in sizes[method, rate]), 1),
             "compress_ms_mean": 1000 * statistics.fmean(seconds[method, rate]),
         }
-    return {"problems": len(problems), "mean_nll_none": statistics.fmean(none),
-            "mean_nll_full": statistics.fmean(full), "methods": results}
+    return {"problems": len(problems), "rates": list(rates),
+            "mean_nll_none": statistics.fmean(none), "mean_nll_full": statistics.fmean(full),
+            "methods": results}
+
+
+def _answers(reader: Reader, texts: list[str | None], stories: tuple[Story, ...]
+             ) -> tuple[list[int], list[float]]:
+    """The reader's pick for every question (highest mean log-probability per token) and the
+    nats of each gold option, after each story's text (``None``: no story)."""
+    picks, gold_nll = [], []
+    for text, story in zip(texts, stories, strict=True):
+        base = reader.read(text)
+        for q in story.questions:
+            options = reader.ask(base, q.text, q.options)
+            picks.append(int(np.argmax([o.mean() for o in options])))
+            gold_nll.append(-float(options[q.gold].sum()))
+    return picks, gold_nll
 
 
 def quality_section(reader: Reader, methods: dict[str, Compress], stories: tuple[Story, ...],
                     rates: tuple[float, ...]) -> dict[str, Any]:
-    """QuALITY accuracy of the reader with the full and the compressed story."""
-    def accuracy(story_text: str, story: Story) -> int:
-        return sum(reader.choose(story_text, q.text, q.options)[0] == q.gold
-                   for q in story.questions)
+    """QuALITY with no story, the full story and each compressed story.
 
-    n_questions = sum(len(s.questions) for s in stories)
-    full = sum(accuracy(s.text, s) for s in stories)
+    Per method and rate: accuracy; ``same_as_full``, the share of questions where the reader
+    picks what it picks after the full story; ``gold_nll``, the summed nats of the gold
+    options, and ``gold_retention``, their reader-benefit retention (no story -> full story).
+    """
+    gold = [q.gold for s in stories for q in s.questions]
+
+    def share(picks: list[int], reference: list[int]) -> float:
+        return sum(p == r for p, r in zip(picks, reference, strict=True)) / len(reference)
+
+    print("quality: QuALITY no story / full story", file=sys.stderr, flush=True)
+    none_picks, none_nll = _answers(reader, [None] * len(stories), stories)
+    full_picks, full_nll = _answers(reader, [s.text for s in stories], stories)
+    story_tokens = sum(reader.count_tokens(s.text) for s in stories)
+
+    def gold_retention(compressed_nll: float) -> float | None:
+        """Benefit retention of the gold options' nats; ``None`` where the full story does not
+        make them likelier than no story (then there is no benefit to retain)."""
+        if sum(full_nll) >= sum(none_nll):
+            return None
+        return benefit_retention(sum(none_nll), sum(full_nll), compressed_nll)
     results: dict[str, Any] = {}
     for method, compress in methods.items():
         for rate in rates:
             print(f"quality: QuALITY {method} {rate}", file=sys.stderr, flush=True)
-            right, kept_tokens, all_tokens = 0, 0, 0
-            for story in stories:
-                short = compress(story.text, rate)
-                right += accuracy(short, story)
-                kept_tokens += reader.count_tokens(short)
-                all_tokens += reader.count_tokens(story.text)
+            seconds: list[float] = []
+            shorts = [_timed(compress, s.text, rate, seconds) for s in stories]
+            picks, nll = _answers(reader, list(shorts), stories)
             results.setdefault(method, {})[str(rate)] = {
-                "accuracy": right / n_questions, "achieved_rate": kept_tokens / all_tokens}
-    return {"stories": len(stories), "questions": n_questions,
-            "full_accuracy": full / n_questions, "chance": 0.25, "methods": results}
+                "accuracy": share(picks, gold), "same_as_full": share(picks, full_picks),
+                "gold_nll": sum(nll), "gold_retention": gold_retention(sum(nll)),
+                "achieved_rate": sum(map(reader.count_tokens, shorts)) / story_tokens,
+                "compress_s_mean": statistics.fmean(seconds), "picks": picks}
+    return {"stories": len(stories), "questions": len(gold), "story_tokens": story_tokens,
+            "rates": list(rates), "chance": 0.25, "gold": gold,
+            "no_story": {"accuracy": share(none_picks, gold),
+                         "same_as_full": share(none_picks, full_picks), "picks": none_picks,
+                         "gold_nll": sum(none_nll)},
+            "full_story": {"accuracy": share(full_picks, gold), "picks": full_picks,
+                           "gold_nll": sum(full_nll)},
+            "methods": results}
+
+
+SECTIONS = ("gsm8k", "quality")
 
 
 def run(out: Path, bundle: Path, *, problems: int = 30, rates: tuple[float, ...] = RATES,
         seed: int = 0, threads: int | None = None, n_ctx: int = 8192,
-        with_quality: bool = True) -> dict[str, Any]:
-    """Run both quality sections; writes ``out/quality.json``."""
+        sections: tuple[str, ...] = SECTIONS, reader_gguf: Path | None = None) -> dict[str, Any]:
+    """Run ``sections`` and write ``out/quality.json``; a section not run keeps the results
+    already in that file."""
     offline_env()
-    reader = Reader.load(n_ctx=n_ctx, threads=threads)
+    reader = Reader.load(reader_gguf, n_ctx=n_ctx, threads=threads)
     methods = make_methods(reader, bundle, seed)
-    result: dict[str, Any] = {
-        "section": "quality", "machine": machine(), "bundle": str(bundle), "rates": list(rates),
-        "reader": "Gemma 3 270M Q4_K_M (llama.cpp)", "seed": seed,
-        "gsm8k": gsm8k_section(reader, methods, gsm8k_prompts("test", problems, seed=seed + 101),
-                               rates),
-    }
-    if with_quality:
+    path = out / "quality.json"
+    result: dict[str, Any] = read_json(path) if path.is_file() else {}
+    result.update({"section": "quality", "machine": machine(), "bundle": str(bundle),
+                   "reader": reader_gguf.name if reader_gguf else "Gemma 3 270M Q4_K_M (llama.cpp)",
+                   "seed": seed})
+    if "gsm8k" in sections:
+        chosen = gsm8k_prompts("test", problems, seed=seed + 101)
+        result["gsm8k"] = gsm8k_section(reader, methods, chosen, rates)
+    if "quality" in sections:
         result["quality"] = quality_section(reader, methods, quality_stories(), rates)
-    write_json(out / "quality.json", result)
+    write_json(path, result)
     return result
 
 
@@ -178,27 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", type=int, default=30, help="GSM8K test problems")
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--no-quality", action="store_true", help="skip the QuALITY questions")
-    parser.add_argument("--quality-rates", nargs="+", type=float, metavar="RATE",
-                        help="run only the QuALITY questions, at these rates, and add them to "
-                             "the GSM8K results already in OUT/quality.json")
+    parser.add_argument("--reader", type=Path, metavar="GGUF",
+                        help="reader (and perplexity-method) model (default: Gemma 3 270M)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="sections to run; the others keep their results in OUT/quality.json")
     args = parser.parse_args(argv)
     bundle = args.bundle or prepare(args.out, args.checkpoint, dev=args.dev).int8
-    if args.quality_rates:
-        offline_env()
-        reader = Reader.load(n_ctx=8192, threads=args.threads)
-        result = read_json(args.out / "quality.json")
-        result["quality"] = quality_section(reader, make_methods(reader, bundle, seed=0),
-                                            quality_stories(), tuple(args.quality_rates))
-        write_json(args.out / "quality.json", result)
-        print(json.dumps(result["quality"], indent=1))
-        return 0
     result = run(args.out, bundle, problems=args.problems, rates=tuple(args.rates),
-                 threads=args.threads, with_quality=not args.no_quality)
+                 threads=args.threads, sections=tuple(args.sections), reader_gguf=args.reader)
     from benchmarks.plots import quality_plot
 
     quality_plot(result, args.out / "quality_vs_rate.png")
-    print(json.dumps(result["gsm8k"]["methods"], indent=1))
+    print(json.dumps({k: result[k]["methods"] for k in SECTIONS if k in result}, indent=1))
     return 0
 
 

@@ -3,8 +3,9 @@
 * ``answer_nll(context, answer)``: nats of ``answer`` given ``context``, computed by
   ``training.evaluate.reader_nll`` (the default model's own evaluation: ``<context>\n<answer>``,
   BOS alone for no context), so the reader-benefit retention here is the one defined there;
-* ``choose(story, question, options)``: the option with the highest mean log-probability per
-  token after the story and the question (QuALITY multiple choice by likelihood).
+* ``read(story)`` then ``ask(base, question, options)``: the log-probability of every option's
+  tokens after the story and the question (QuALITY multiple choice by likelihood); the story
+  is fed once and every question rewinds the cache to its end.
 
 The scorer is ``edge_lingua.perplexity.LlamaCppScorer``, the same one the perplexity
 compressors use, so one loaded model serves both.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_lingua.errors import InvalidArgumentError
 from edge_lingua.perplexity.llama_scorer import LlamaCppScorer
 
 
@@ -51,18 +53,26 @@ class Reader:
 
         return reader_nll(self.scorer, context, answer)
 
-    def choose(
-        self, story: str, question: str, options: tuple[str, ...]
-    ) -> tuple[int, list[float]]:
-        """Index of the most likely option and each option's mean log-probability per token."""
-        prefix = self._ids(f"{story.strip()}\n\nQuestion: {question.strip()}\nAnswer:")
-        encoded = [self._ids(" " + option.strip()) for option in options]
+    def read(self, story: str | None) -> int:
+        """Feed BOS and ``story`` (nothing for ``None``); returns the cache length for ``ask``."""
         self.scorer.reset()
-        self.scorer.reserve(len(prefix) + max(len(e) for e in encoded) + 1)
+        if story:
+            self.scorer.extend(self._ids(story.strip() + "\n\n"), score=False)
+        return self.scorer.cached
+
+    def ask(self, base: int, question: str, options: tuple[str, ...]) -> list[np.ndarray]:
+        """Log-probabilities of each option's tokens after what ``read`` fed and ``question``."""
+        prefix = self._ids(f"Question: {question.strip()}\nAnswer:")
+        encoded = [self._ids(" " + option.strip()) for option in options]
+        need = base + len(prefix) + max(len(e) for e in encoded) + 1
+        if need > self.scorer.max_context:
+            raise InvalidArgumentError(f"story, question and option need {need} tokens; the "
+                                       f"reader's context is {self.scorer.max_context}")
+        self.scorer.rewind(base)
         self.scorer.extend(prefix, score=False)  # only the options' rows are needed
-        base = self.scorer.cached
+        after_question = self.scorer.cached
         scores = []
         for ids in encoded:
-            self.scorer.rewind(base)
-            scores.append(float(np.mean(self.scorer.extend(ids), dtype=np.float64)))
-        return int(np.argmax(scores)), scores
+            self.scorer.rewind(after_question)
+            scores.append(self.scorer.extend(ids).astype(np.float64))
+        return scores

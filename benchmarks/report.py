@@ -14,6 +14,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
+        if v is None:
+            return "-"
         if isinstance(v, float):
             return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
         return str(v)
@@ -70,24 +72,38 @@ def fidelity_md(f: dict[str, Any]) -> str:
                       "words", "max logit error"], rows))
 
 
+def _method_rows(methods: dict[str, Any], keys: tuple[str, ...]) -> list[list[Any]]:
+    """One row per method and rate (highest rate first): method, rate, then ``keys``."""
+    return [[method, rate, *(m[k] for k in keys)] for method, per_rate in methods.items()
+            for rate, m in sorted(per_rate.items(), key=lambda kv: -float(kv[0]))]
+
+
 def quality_md(q: dict[str, Any]) -> str:
-    g = q["gsm8k"]
-    qa = q.get("quality")
-    rows = []
-    for method, per_rate in g["methods"].items():
-        for rate, m in sorted(per_rate.items(), key=lambda kv: -float(kv[0])):
-            acc = qa["methods"][method][rate]["accuracy"] if qa else "-"
-            rows.append([method, rate, m["achieved_rate"], m["retention"], m["retention_median"],
-                         m["numbers_kept"], acc, m["compress_ms_mean"]])
-    head = (f"### Quality ({q['reader']} as reader)\n\nGSM8K test problems: {g['problems']}; "
-            f"mean NLL of the solution with no question {g['mean_nll_none']:.1f} nats, with the "
-            f"full question {g['mean_nll_full']:.1f}.")
-    if qa:
-        head += (f" QuALITY: {qa['questions']} questions on {qa['stories']} story; full-story "
-                 f"accuracy {qa['full_accuracy']:.0%} (chance 25%).")
-    return head + "\n\n" + _table(
-        ["method", "rate", "achieved rate (Gemma tokens)", "retention", "retention (median)",
-         "numbers kept", "QuALITY accuracy", "compress ms (question)"], rows)
+    parts = [f"### Quality ({q['reader']} as reader)"]
+    if "gsm8k" in q:
+        g = q["gsm8k"]
+        rows = _method_rows(g["methods"], ("achieved_rate", "retention", "retention_median",
+                                           "numbers_kept", "compress_ms_mean"))
+        parts += [f"GSM8K test problems: {g['problems']}; mean NLL of the solution with no "
+                  f"question {g['mean_nll_none']:.1f} nats, with the full question "
+                  f"{g['mean_nll_full']:.1f}.",
+                  _table(["method", "rate", "achieved rate (Gemma tokens)", "retention",
+                          "retention (median)", "numbers kept", "compress ms (question)"], rows)]
+    if "quality" in q:
+        qa = q["quality"]
+        rows = _method_rows(qa["methods"], ("achieved_rate", "accuracy", "same_as_full",
+                                            "gold_nll", "gold_retention", "compress_s_mean"))
+        none, full = qa["no_story"], qa["full_story"]
+        parts += [f"QuALITY: {qa['questions']} questions on {qa['stories']} story of "
+                  f"{qa['story_tokens']:,} Gemma tokens. Accuracy with no story "
+                  f"{none['accuracy']:.0%} (same pick as with the full story: "
+                  f"{none['same_as_full']:.0%}), with the full story {full['accuracy']:.0%}; "
+                  f"chance {qa['chance']:.0%}. Gold-option nats: {none['gold_nll']:.1f} with no "
+                  f"story, {full['gold_nll']:.1f} with the full story.",
+                  _table(["method", "rate", "achieved rate (Gemma tokens)", "accuracy",
+                          "same pick as full story", "gold-option nats", "gold-option retention",
+                          "compress s (story)"], rows)]
+    return "\n\n".join(parts)
 
 
 def gpu_md(g: dict[str, Any]) -> str:

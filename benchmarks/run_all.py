@@ -35,7 +35,7 @@ class Sizes:
     ceiling_tokens: int = 2048
     problems: int = 30
     rates: tuple[float, ...] = quality.RATES
-    with_quality: bool = True
+    quality_sections: tuple[str, ...] = quality.SECTIONS
     modes: tuple[str, ...] = field(default_factory=lambda: tuple(MODES))
     engines: tuple[str, ...] = speed.ENGINES
 
@@ -73,7 +73,7 @@ def run_all(out: Path, checkpoint: Path | None, *, dev: bool = False,
     if "quality" in sections:
         timed("quality", lambda: quality.run(out, int8, problems=sizes.problems,
                                              rates=sizes.rates, threads=threads,
-                                             with_quality=sizes.with_quality))
+                                             sections=sizes.quality_sections))
         plots.quality_plot(read_json(out / "quality.json"), out / "quality_vs_rate.png")
     markdown = report.render(out)
     (out / "report.md").write_text(markdown, encoding="utf-8")

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, BenchError, offline_env, peak_rss_mb, read_json, write_json
+from benchmarks.common import REPO, BenchError, offline_env, read_json, write_json
+from edge_lingua.bench import peak_rss_mb
 
 ENGINES = ("llmlingua", "edge-fp32", "edge-int8")
 LENGTHS = (128, 512, 2048, 8192)

@@ -35,8 +35,9 @@ _COLD_START = (
     "t0 = time.perf_counter()\n"
     "from edge_lingua.compressor import Compressor\n"
     "c = Compressor.load(sys.argv[1], providers=sys.argv[2:] or None)\n"
-    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
-    "print(time.perf_counter() - t0, hwm)\n"
+    "seconds = time.perf_counter() - t0\n"
+    "from edge_lingua.bench import peak_rss_mb\n"
+    "print(seconds, peak_rss_mb())\n"
 )
 
 
@@ -49,11 +50,17 @@ def _prompt(tokenizer: Tokenizer, source: str, n_tokens: int) -> str:
     return text[:end]
 
 
-def _peak_rss_mb() -> float:
-    """Peak RSS of this process (Linux VmHWM; ru_maxrss would include a parent's peak)."""
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MiB).
+
+    Linux's ``VmHWM``, not ``getrusage().ru_maxrss``: the latter carries the parent's peak
+    across fork + exec, so every subprocess of a large parent would report the parent's size.
+    """
     with open("/proc/self/status", encoding="ascii") as status:
-        hwm = next(line for line in status if line.startswith("VmHWM:"))
-    return int(hwm.split()[1]) / 1024
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    raise EdgeLinguaError("/proc/self/status has no VmHWM line (peak RSS needs Linux)")
 
 
 def cold_start(bundle: str | None, providers: list[str]) -> dict[str, float]:
@@ -63,8 +70,8 @@ def cold_start(bundle: str | None, providers: list[str]) -> dict[str, float]:
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise EdgeLinguaError(f"loading the bundle in a fresh process failed: {done.stderr[-500:]}")
-    seconds, rss_kib = done.stdout.split()
-    return {"cold_start_s": float(seconds), "rss_after_load_mb": int(rss_kib) / 1024}
+    seconds, rss_mb = done.stdout.split()
+    return {"cold_start_s": float(seconds), "rss_after_load_mb": float(rss_mb)}
 
 
 def _default_bundle() -> Path:
@@ -102,7 +109,7 @@ def speed(bundle: str | None, *, lengths: tuple[int, ...] = LENGTHS, repeats: in
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
             "tokens_per_s": n / p50,
         }
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
