@@ -32,3 +32,23 @@ def tiny_bert_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = build_bert(root / "hf")
     export_classifier(src, root / "bundle")
     return root / "bundle"
+
+
+@pytest.fixture(scope="session")
+def compressor(request: pytest.FixtureRequest):
+    """The compressor of the cascade and proxy tests: the shipped default model when present,
+    else the tiny random BERT bundle (modules that test one bundle override this)."""
+    from edge_lingua.compressor import Compressor, default_bundle_path
+
+    if (default_bundle_path() / "manifest.json").is_file():
+        return Compressor.load()
+    return Compressor.load(request.getfixturevalue("tiny_bert_bundle"))
+
+
+@pytest.fixture
+def fault():
+    """A scriptable OpenAI-style endpoint on loopback (``tests/servers.FaultServer``)."""
+    from tests.servers import FaultServer
+
+    with FaultServer() as server:
+        yield server

@@ -1,12 +1,10 @@
-"""Loopback servers for the cascade and proxy tests, and the compressor bundle they use.
+"""Loopback servers for the cascade and proxy tests.
 
 * :class:`FaultServer` – an OpenAI-style endpoint the test scripts request by request:
   answer, delay, fail with a status (429 with ``Retry-After``), drop the connection, send
   garbage JSON, or forward to a real upstream.
 * :class:`LlamaServer` – llama-cpp-python's own OpenAI-compatible server
   (``python -m llama_cpp.server``) with the Gemma 3 270M GGUF, in a subprocess.
-* :func:`load_compressor` – the compressor the tests use: the shipped default model when
-  present, else the tiny random-weight BERT bundle of ``conftest.py``.
 
 Every server binds 127.0.0.1 on a free port, waits for readiness with a deadline and is
 stopped (processes killed) by ``stop()`` / the context manager.
@@ -326,13 +324,3 @@ class LlamaServer:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process)
-
-
-# --- compressor ------------------------------------------------------------------------------
-def load_compressor(request: Any) -> Any:
-    """The shipped default model when installed, else conftest's tiny random BERT bundle."""
-    from edge_lingua.compressor import Compressor, default_bundle_path
-
-    if (default_bundle_path() / "manifest.json").is_file():
-        return Compressor.load()
-    return Compressor.load(request.getfixturevalue("tiny_bert_bundle"))

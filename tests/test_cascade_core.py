@@ -21,7 +21,7 @@ from edge_lingua.cascade import (
 )
 from edge_lingua.cascade.queue import DONE, FAILED
 from edge_lingua.errors import InvalidArgumentError, RemoteRequestError, RemoteUnavailableError
-from tests.servers import DROP, OK, FaultServer, load_compressor, status
+from tests.servers import DROP, OK, FaultServer, status
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,17 +31,6 @@ CONTEXT = (
     "muffins for her friends every day with four. She sells the remainder at the farmers market "
     "daily for two dollars per fresh duck egg. The market opens at seven in the morning. "
 ) * 4
-
-
-@pytest.fixture(scope="module")
-def compressor(request):
-    return load_compressor(request)
-
-
-@pytest.fixture
-def fault():
-    with FaultServer() as server:
-        yield server
 
 
 def remote(server: FaultServer) -> RemoteClient:

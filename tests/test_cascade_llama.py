@@ -22,7 +22,7 @@ from edge_lingua.cascade import (
 )
 from edge_lingua.cascade.queue import DONE
 from edge_lingua.errors import InvalidArgumentError
-from tests.servers import DROP, FORWARD, FaultServer, LlamaServer, gemma_path, load_compressor
+from tests.servers import DROP, FORWARD, FaultServer, LlamaServer, gemma_path
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the cascade extra)")
 pytestmark = [pytest.mark.llama, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -55,11 +55,6 @@ def llama_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local():
     return LocalModel(gemma_path(), n_ctx=2048, n_threads=2, chat_format="gemma")
-
-
-@pytest.fixture(scope="module")
-def compressor(request):
-    return load_compressor(request)
 
 
 @pytest.fixture

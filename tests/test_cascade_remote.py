@@ -25,12 +25,6 @@ FAST = RetryPolicy(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05)
 MESSAGES = [{"role": "user", "content": "How many clips did Natalia sell?"}]
 
 
-@pytest.fixture
-def fault():
-    with FaultServer() as server:
-        yield server
-
-
 def client(server: FaultServer, **kwargs) -> RemoteClient:
     options = {"api_key": KEY, "timeout_s": 2.0, "retry": FAST,
                "breaker": CircuitBreaker(failure_threshold=10, reset_after_s=60), **kwargs}

@@ -20,14 +20,9 @@ from edge_lingua.cascade.queue import DONE, FAILED, PENDING, DeferredQueue
 from edge_lingua.cascade.redaction import Redactor
 from edge_lingua.cascade.remote import RetryPolicy, parse_retry_after
 from edge_lingua.errors import InvalidArgumentError
-from tests.servers import REPO, load_compressor
+from tests.servers import REPO
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="session")
-def compressor(request):
-    return load_compressor(request)
 
 
 def words(n: int, seed: int = 0) -> str:

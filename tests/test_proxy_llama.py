@@ -17,7 +17,6 @@ from tests.servers import (
     FaultServer,
     LlamaServer,
     free_port,
-    load_compressor,
     stop_process,
     wait_http,
 )
@@ -46,10 +45,10 @@ MESSAGES = [
 
 
 @pytest.fixture(scope="module")
-def stack(request, tmp_path_factory):
+def stack(compressor, tmp_path_factory):
     """llama server <- fault server (to see the wire) <- edge-lingua serve (subprocess)."""
     work = tmp_path_factory.mktemp("proxy-llama")
-    bundle = load_compressor(request).bundle.path
+    bundle = compressor.bundle.path
     with LlamaServer(work / "llama.log") as llama, FaultServer(upstream=llama.url) as wire:
         wire.script(default=FORWARD)
         port = free_port()

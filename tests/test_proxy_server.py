@@ -15,7 +15,7 @@ import pytest
 from edge_lingua.cascade import CircuitBreaker, Ledger, RemoteClient, RetryPolicy
 from edge_lingua.cascade.prompt import tokenizer_counter
 from edge_lingua.proxy import ProxyConfig, ProxyServer, mark_scope
-from tests.servers import DROP, GARBAGE, REPO, FaultServer, load_compressor, status
+from tests.servers import DROP, GARBAGE, REPO, FaultServer, status
 
 openai = pytest.importorskip("openai", reason="the openai client is a test dependency")
 
@@ -33,17 +33,6 @@ MESSAGES = [
     {"role": "system", "content": "You answer math questions. " + DOCUMENT},
     {"role": "user", "content": QUESTION},
 ]
-
-
-@pytest.fixture(scope="module")
-def compressor(request):
-    return load_compressor(request)
-
-
-@pytest.fixture
-def fault():
-    with FaultServer() as server:
-        yield server
 
 
 @pytest.fixture
