@@ -19,7 +19,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import write_json
+from edge_lingua.bench import time_calls
 
 INT8_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
 
@@ -82,14 +82,7 @@ def time_matmul_integer(m: int, k: int, n: int, threads: int, repeats: int) -> f
     session = ort.InferenceSession(_matmul_integer_model(m, k, n, seed=k * n), options,
                                    providers=["CPUExecutionProvider"])
     a = np.random.default_rng(0).integers(0, 256, size=(m, k), dtype=np.uint8)
-    for _ in range(3):
-        session.run(None, {"a": a})
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        session.run(None, {"a": a})
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(time_calls(lambda: session.run(None, {"a": a}), repeats, warmup=3))
 
 
 def compressor_rate(int8_bundle: Path, text: str, threads: int, repeats: int,
@@ -100,13 +93,7 @@ def compressor_rate(int8_bundle: Path, text: str, threads: int, repeats: int,
     compressor = Compressor.load(int8_bundle, providers=["cpu"], threads=threads)
     windows = compressor.score(text).windows
     encoder_tokens = sum(hi - lo + 2 for lo, hi in windows)
-    compressor.compress(text, rate=rate)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        compressor.compress(text, rate=rate)
-        times.append(time.perf_counter() - t0)
-    seconds = statistics.median(times)
+    seconds = statistics.median(time_calls(lambda: compressor.compress(text, rate=rate), repeats))
     return {"encoder_tokens": encoder_tokens, "windows": len(windows), "seconds": seconds,
             "tokens_per_s": encoder_tokens / seconds}
 

@@ -14,13 +14,13 @@ import argparse
 import json
 import shutil
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.common import REPO, machine, offline_env
+from edge_lingua.bench import time_calls
 from tests.toolchain_models import (
     GSM8K,
     build_minilm_classifier,
@@ -79,14 +79,8 @@ def latency_ms(bundle: Path, n_tokens: int, threads: int, repeats: int) -> float
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
              "token_type_ids": np.zeros_like(ids)}
     feeds = {i.name: feeds[i.name] for i in session.get_inputs()}
-    for _ in range(3):
-        session.run(["logits"], feeds)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        session.run(["logits"], feeds)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return 1000 * statistics.median(time_calls(lambda: session.run(["logits"], feeds), repeats,
+                                               warmup=3))
 
 
 def bench_model(name: str, hf: Path, work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -23,11 +23,12 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, BenchError, offline_env, read_json, write_json
-from edge_lingua.bench import peak_rss_mb
+from edge_lingua.bench import peak_rss_mb, time_calls
 
 ENGINES = ("llmlingua", "edge-fp32", "edge-int8")
 LENGTHS = (128, 512, 2048, 8192)
@@ -85,11 +86,7 @@ def worker(engine: str, model: Path, prompts: dict[str, str], repeats: int, thre
         first = time.perf_counter()
         compressed = compress(text)
         first_s = time.perf_counter() - first
-        latencies = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            compress(text)
-            latencies.append(time.perf_counter() - t0)
+        latencies = time_calls(partial(compress, text), repeats, warmup=0)
         result["lengths"][length] = {"first_call_s": first_s, "latencies_s": latencies,
                                      "peak_rss_mb": peak_rss_mb(), "compressed": compressed}
     result["peak_rss_mb"] = peak_rss_mb()

@@ -14,6 +14,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +82,18 @@ def _default_bundle() -> Path:
     return default_bundle_path()
 
 
+def time_calls(call: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``call``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def speed(bundle: str | None, *, lengths: tuple[int, ...] = LENGTHS, repeats: int = 10,
           rate: float = 0.33, threads: int | None = None, providers: list[str] | None = None,
           text: str | None = None) -> dict[str, Any]:
@@ -96,13 +110,7 @@ def speed(bundle: str | None, *, lengths: tuple[int, ...] = LENGTHS, repeats: in
     tokenizer = load_tokenizer(compressor.bundle.tokenizer_path)
     for n in lengths:
         prompt = _prompt(tokenizer, text or _FILLER, n)
-        compressor.compress(prompt, rate=rate)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            compressor.compress(prompt, rate=rate)
-            times.append(time.perf_counter() - t0)
-        ordered = sorted(times)
+        ordered = sorted(time_calls(partial(compressor.compress, prompt, rate=rate), repeats))
         p50 = statistics.median(ordered)
         result["lengths"][str(n)] = {
             "p50_ms": 1000 * p50,
