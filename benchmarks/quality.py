@@ -36,7 +36,8 @@ import numpy as np
 
 from benchmarks.common import machine, offline_env, read_json, write_json
 from benchmarks.reader import Reader, benefit_retention
-from benchmarks.texts import Problem, Story, gsm8k_prompts, quality_stories
+from benchmarks.texts import Story, gsm8k_prompts, quality_stories
+from training.corpus import Example
 
 RATES = (0.5, 0.33, 0.2)
 METHODS = ("random", "self-information", "perplexity", "classifier")
@@ -89,7 +90,7 @@ def _timed(compress: Compress, text: str, rate: float, seconds: list[float]) -> 
     return out
 
 
-def gsm8k_section(reader: Reader, methods: dict[str, Compress], problems: list[Problem],
+def gsm8k_section(reader: Reader, methods: dict[str, Compress], problems: list[Example],
                   rates: tuple[float, ...]) -> dict[str, Any]:
     """Reader-benefit retention and numbers kept on GSM8K test problems."""
     keys = [(m, r) for m in methods for r in rates]

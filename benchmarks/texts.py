@@ -15,20 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from training import corpus
-from training.corpus import gsm8k, sample
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A GSM8K problem: the question, its worked solution, and both as one CoT prompt."""
-
-    uid: str
-    question: str
-    solution: str
-
-    @property
-    def cot(self) -> str:
-        return f"Question: {self.question}\nAnswer: {self.solution}"
+from training.corpus import Example, gsm8k, sample
 
 
 @dataclass(frozen=True)
@@ -48,9 +35,9 @@ class Story:
     questions: tuple[Question, ...]
 
 
-def gsm8k_prompts(split: str, n: int, seed: int) -> list[Problem]:
+def gsm8k_prompts(split: str, n: int, seed: int) -> list[Example]:
     """``n`` GSM8K problems of ``split`` drawn with a fixed seed."""
-    return [Problem(e.uid, e.question, e.solution) for e in sample(gsm8k(split), n, seed)]
+    return sample(gsm8k(split), n, seed)
 
 
 @cache

@@ -27,6 +27,11 @@ class Example:
     question: str
     solution: str
 
+    @property
+    def cot(self) -> str:
+        """Question and worked solution as one chain-of-thought prompt."""
+        return f"Question: {self.question}\nAnswer: {self.solution}"
+
 
 def clean_solution(answer: str) -> str:
     """A GSM8K answer without its ``<<calculator>>`` annotations."""
