@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,17 +129,17 @@ def gsm8k_section(reader: Reader, methods: dict[str, Compress], problems: list[E
             "methods": results}
 
 
-def _answers(reader: Reader, texts: list[str | None], stories: tuple[Story, ...]
-             ) -> tuple[list[int], list[float]]:
+def _answers(reader: Reader, texts: Sequence[str | None], stories: tuple[Story, ...]
+             ) -> tuple[list[int], float]:
     """The reader's pick for every question (highest mean log-probability per token) and the
-    nats of each gold option, after each story's text (``None``: no story)."""
-    picks, gold_nll = [], []
+    summed nats of the gold options, after each story's text (``None``: no story)."""
+    picks, gold_nll = [], 0.0
     for text, story in zip(texts, stories, strict=True):
         base = reader.read(text)
         for q in story.questions:
             options = reader.ask(base, q.text, q.options)
             picks.append(int(np.argmax([o.mean() for o in options])))
-            gold_nll.append(-float(options[q.gold].sum()))
+            gold_nll -= float(options[q.gold].sum())
     return picks, gold_nll
 
 
@@ -164,28 +164,29 @@ def quality_section(reader: Reader, methods: dict[str, Compress], stories: tuple
     def gold_retention(compressed_nll: float) -> float | None:
         """Benefit retention of the gold options' nats; ``None`` where the full story does not
         make them likelier than no story (then there is no benefit to retain)."""
-        if sum(full_nll) >= sum(none_nll):
+        if full_nll >= none_nll:
             return None
-        return benefit_retention(sum(none_nll), sum(full_nll), compressed_nll)
+        return benefit_retention(none_nll, full_nll, compressed_nll)
+
     results: dict[str, Any] = {}
     for method, compress in methods.items():
         for rate in rates:
             print(f"quality: QuALITY {method} {rate}", file=sys.stderr, flush=True)
             seconds: list[float] = []
             shorts = [_timed(compress, s.text, rate, seconds) for s in stories]
-            picks, nll = _answers(reader, list(shorts), stories)
+            picks, nll = _answers(reader, shorts, stories)
             results.setdefault(method, {})[str(rate)] = {
                 "accuracy": share(picks, gold), "same_as_full": share(picks, full_picks),
-                "gold_nll": sum(nll), "gold_retention": gold_retention(sum(nll)),
+                "gold_nll": nll, "gold_retention": gold_retention(nll),
                 "achieved_rate": sum(map(reader.count_tokens, shorts)) / story_tokens,
                 "compress_s_mean": statistics.fmean(seconds), "picks": picks}
     return {"stories": len(stories), "questions": len(gold), "story_tokens": story_tokens,
             "rates": list(rates), "chance": 0.25, "gold": gold,
             "no_story": {"accuracy": share(none_picks, gold),
                          "same_as_full": share(none_picks, full_picks), "picks": none_picks,
-                         "gold_nll": sum(none_nll)},
+                         "gold_nll": none_nll},
             "full_story": {"accuracy": share(full_picks, gold), "picks": full_picks,
-                           "gold_nll": sum(full_nll)},
+                           "gold_nll": full_nll},
             "methods": results}
 
 
