@@ -296,12 +296,16 @@ def _is_cjk(char: str) -> bool:
 
 
 def _separator(text: str, left_end: int, right_start: int) -> str:
-    """What stands between two kept units that had dropped units between them."""
+    """What stands between two kept units that had dropped units between them: nothing
+    between CJK characters, else a space where the input had one or where two words would
+    otherwise be glued into a new one."""
+    left, right = text[left_end - 1], text[right_start]
+    if _is_cjk(left) and _is_cjk(right):
+        return ""
     if any(c.isspace() for c in text[left_end:right_start]):
         return " "
-    left, right = text[left_end - 1], text[right_start]
     if left.isalnum() and right.isalnum() and not (_is_cjk(left) or _is_cjk(right)):
-        return " "  # never glue two words into a new one
+        return " "
     return ""
 
 
