@@ -45,7 +45,8 @@ ATOMS = st.one_of(
     st.builds(lambda a, b: f"C:\\Users\\{a}\\{b}.txt", NAME, NAME),
     st.uuids().map(str),
     st.ip_addresses(v=4).map(str),
-    st.builds(lambda n, c: f"{c}{n:,.2f}", st.integers(1000, 10**7), st.sampled_from(["$", "", "€"])),
+    st.builds(lambda n, c: f"{c}{n:,.2f}", st.integers(1000, 10**7),
+              st.sampled_from(["$", "", "€"])),
     st.builds(lambda n: f"-{n}.5%", st.integers(1, 99)),
     st.dates().map(lambda d: d.isoformat()),
     st.builds(lambda a, b, c: f"v{a}.{b}.{c}", st.integers(0, 20), st.integers(0, 20),
@@ -302,9 +303,10 @@ def _without_docstrings(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            body[0].value.value = ""
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                and isinstance(first.value.value, str):
+            first.value.value = ""
     return ast.dump(tree)
 
 
