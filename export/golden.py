@@ -2,9 +2,10 @@
 
 ``write_golden_vectors`` runs :class:`edge_lingua.compressor.Compressor` on a set of texts and
 writes ``golden_vectors.json``: per context the token ids, their offsets (Unicode code points, as
-Python indexes strings), word ids, words and their spans, encoder windows, the model's logits,
-keep probabilities, and the compressed output at several settings. The Java library in
-``android_bridge/`` and the Node check replay them.
+Python indexes strings), word ids, units (words, atoms, CJK phrases, symbols) with their spans,
+kinds and protection, encoder windows, the model's logits, keep probabilities, and the compressed
+output at several settings, all with ``structure="text"`` (the structure modes are Python-only).
+The Java library in ``android_bridge/`` and the Node check replay them.
 
 Logits are float32 values written as the shortest decimal of their exact double value, so
 ``(float) Double.parseDouble(s)`` in Java and ``Math.fround(x)`` in JavaScript recover every bit.
@@ -17,6 +18,7 @@ import json
 import platform
 import re
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,12 @@ import numpy as np
 from edge_lingua.errors import ToolchainError
 
 GOLDEN_NAME = "golden_vectors.json"
-GOLDEN_FORMAT = "edge-lingua-golden/1"
+GOLDEN_FORMAT = "edge-lingua-golden/2"
+# The structure mode the ports implement: plain text (atoms, whitespace fidelity, force phrases)
+STRUCTURE = "text"
 # Settings every text is compressed with, besides one ``{"rate": r}`` per rate.
 EXTRA_OPTIONS: tuple[dict[str, Any], ...] = (
+    {"rate": 1.0},
     {"target_token": 24},
     {
         "rate": 0.33,
@@ -36,6 +41,9 @@ EXTRA_OPTIONS: tuple[dict[str, Any], ...] = (
         "force_reserve_digit": True,
         "drop_consecutive": True,
     },
+    {"rate": 0.33, "force_tokens": ["The answer is", "Question:", "\n"]},
+    {"rate": 0.33, "protect": ["all"]},
+    {"rate": 0.5, "protect": ["none"]},
     {"rate": 0.5, "chunk_end_tokens": ["."]},
 )
 # Hand-written texts for the corners of tokenization: accents, CJK, emoji (outside the BMP),
@@ -56,12 +64,44 @@ EDGE_TEXTS: tuple[str, ...] = (
     "Decomposed e\u0301 and a\u0308 and n\u0303; precomposed é ä ñ; Hangul 한국어 and ㄱㄴ jamo.",
     "Step 1. Step 2.\n\n\nStep 3 . . . ; ; , , Done.\n",
 )
+# Texts for the faithful-compression rules: atoms, indentation and blank lines, line endings,
+# multi-word force phrases, Chinese and Japanese phrases.
+FIDELITY_TEXTS: tuple[str, ...] = (
+    "Deploy v2.14.0-rc1 of edge-lingua (Apache-2.0) from "
+    "https://github.com/example/edge-lingua/releases/tag/v2.14.0. Send logs to "
+    "ops-team@example.com or @oncall_bob; see /var/log/edge/app.log, ./conf/app.yaml and "
+    "C:\\Users\\dev\\AppData\\edge.ini. Request 550e8400-e29b-41d4-a716-446655440000 from "
+    "192.168.14.201:8443 failed at 2024-05-01T10:30:00Z (commit 3f9c2ab71d, 0x7FFF); "
+    "retry_count, maxRetries, RetryPolicy, MAX_RETRIES, INC-20931 and #postmortem. "
+    "www.example.org.",
+    "Revenue rose 12.5% to $1,042.75 million (−3.5% in Q3, €80,000 in fees, +4 seats); 1e-6 of "
+    "1,000,000 users saw latency above 250 ms on 12/31/2023 at 9:30am and 14:05:59. The "
+    "line_items table, os.path.join() calls, std::vector, fe80::1ff:fe23:4567:890a and ::1 "
+    "stay whole; l'été, don't and naïve are one word each.",
+    "def total(items):\n    \"\"\"Sum the line items of an order.\"\"\"\n    result = 0\n\n\n"
+    "    for item in items:\n        # price times quantity, in cents\n"
+    "        result += item.price * item.quantity\n\n    return result\n\n\n",
+    "Question: What is 17 times 3?\nLet us think step by step: 17 times 3 is 51.\n\n"
+    "The answer is 51.\n\nQuestion: How many legs do 4 spiders have?\nEach spider has 8 legs, "
+    "so 4 spiders have 32 legs.\n\n\nThe answer is 32.\n",
+    "  - first item\r\n\t- second item with trailing spaces   \r\n\r\n\r\n"
+    "        deeply indented line of running text\r\n\r\nlast line without a newline",
+    "湖北省位于中国中部，省会是武汉市。长江和汉江在武汉交汇，这座城市也是重要的交通枢纽。"
+    "2019年，武汉的人口约为1100万，面积8569平方公里。",
+    "東京タワーは1958年に完成した電波塔です。高さは333メートルで、今でも多くの観光客が"
+    "訪れます。スカイツリーができた後も、夜景の名所として人気があります。",
+)
 
 
-def _context_vectors(scores: Any) -> dict[str, Any]:
-    """Token- and word-level arrays of one context."""
+def _context_vectors(scores: Any, text: str) -> dict[str, Any]:
+    """Token- and unit-level arrays of one context."""
+    from edge_lingua.segmentation import split_units
+
+    units = split_units(text)
     return {
         "words": list(scores.words),
+        "word_kinds": list(units.kinds),
+        "word_protected": units.protected.tolist(),
         "word_spans": scores.word_spans.tolist(),
         "token_word": scores.token_word.tolist(),
         "windows": [list(w) for w in scores.windows],
@@ -95,7 +135,7 @@ def write_golden_vectors(
 
     Each text is one prompt: a string, or a list of contexts compressed together. Windows run
     one at a time (batch size 1, as on a phone), so every window's logits are independent of the
-    others. Returns the written file.
+    others. Every compression uses ``structure="text"``. Returns the written file.
     """
     import onnxruntime
     import tokenizers
@@ -115,13 +155,15 @@ def write_golden_vectors(
         context_data = []
         for context in contexts:
             scores = compressor.score(context)
-            context_data.append(
-                {"text": context, **_tokens(tokenizer, context), **_context_vectors(scores)}
-            )
+            context_data.append({
+                "text": context, **_tokens(tokenizer, context), **_context_vectors(scores, context)
+            })
         score_s = time.perf_counter() - started
         results = []
         for opts in options:
-            result = compressor.compress(contexts, **opts)
+            with warnings.catch_warnings():  # low coverage is recorded in the result
+                warnings.simplefilter("ignore")
+                result = compressor.compress(contexts, structure=STRUCTURE, **opts)
             extra = {}
             if "chunk_end_tokens" in opts:  # other windows, so other logits: record them too
                 rescored = [compressor.score(c, opts["chunk_end_tokens"]) for c in contexts]
@@ -138,6 +180,8 @@ def write_golden_vectors(
                     "kept_mask": result.kept_mask,
                     "origin_tokens": result.origin_tokens,
                     "compressed_tokens": result.compressed_tokens,
+                    "coverage": result.coverage,
+                    "warnings": result.warnings,
                 }
             )
         cases.append(
@@ -172,6 +216,7 @@ def write_golden_vectors(
             "python": platform.python_version(),
             "machine": platform.machine(),
         },
+        "structure": STRUCTURE,
         "cases": cases,
     }
     out = Path(out_dir)
@@ -193,7 +238,8 @@ def _strip_html(lines: Sequence[str]) -> str:
 
 
 def golden_texts(data_dir: Path, n_gsm8k: int = 3, quality_chars: int = 4000) -> list[Any]:
-    """Real texts (GSM8K test problems, a QuALITY passage) plus :data:`EDGE_TEXTS`.
+    """Real texts (GSM8K test problems, a QuALITY passage) plus :data:`EDGE_TEXTS` and
+    :data:`FIDELITY_TEXTS`.
 
     Also one prompt of two contexts (a GSM8K question and its worked answer) to cover joint
     ranking over contexts.
@@ -214,4 +260,5 @@ def golden_texts(data_dir: Path, n_gsm8k: int = 3, quality_chars: int = 4000) ->
     texts.append(passage)
     texts.append([problems[0]["question"], problems[0]["answer"]])
     texts.extend(EDGE_TEXTS)
+    texts.extend(FIDELITY_TEXTS)
     return texts

@@ -85,6 +85,9 @@ public class GoldenParityTest {
             String where = describe(text);
             assertArrayEquals("token->word of " + where, ints(context.get("token_word")), seg.tokenWord);
             assertEquals("words of " + where, context.get("words"), seg.words());
+            assertEquals("unit kinds of " + where, context.get("word_kinds"), seg.units.kinds);
+            assertArrayEquals("protected units of " + where, bools(context.get("word_protected")),
+                    seg.units.isProtected);
             List<Object> spans = list(context.get("word_spans"));
             for (int w = 0; w < spans.size(); w++) {
                 assertArrayEquals("word span " + w + " of " + where, ints(spans.get(w)),
@@ -139,6 +142,9 @@ public class GoldenParityTest {
                         ((Long) expected.get("origin_tokens")).intValue(), result.originTokens);
                 assertEquals("compressed tokens of " + where,
                         ((Long) expected.get("compressed_tokens")).intValue(), result.compressedTokens);
+                assertEquals("coverage of " + where, ((Number) expected.get("coverage")).doubleValue(),
+                        result.coverage, 0.0);
+                assertEquals("warnings of " + where, expected.get("warnings"), result.warnings);
                 compared++;
             }
         }
