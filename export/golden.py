@@ -16,8 +16,10 @@ from __future__ import annotations
 import html
 import json
 import platform
+import random
 import re
 import time
+import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -91,6 +93,80 @@ FIDELITY_TEXTS: tuple[str, ...] = (
     "東京タワーは1958年に完成した電波塔です。高さは333メートルで、今でも多くの観光客が"
     "訪れます。スカイツリーができた後も、夜景の名所として人気があります。",
 )
+
+
+# Pieces the generated segmentation cases are made of: atoms of every category and their near
+# misses, words with apostrophes and marks, emoji sequences, CJK, and every kind of white space.
+SEGMENTATION_PIECES: tuple[str, ...] = (
+    "https://example.com/a/b?x=1&y=(2).", "see www.foo.org).", "bob.smith@corp.example.com,",
+    "/usr/local/bin/python3", "C:\\Users\\me\\file.txt", "\\\\server\\share\\x", "./src/main.py",
+    "~/notes.md", "550e8400-e29b-41d4-a716-446655440000", "deadbeef42", "0x1F", "192.168.14.201",
+    "10.0.0.1:8080", "::1", "fe80::1ff:fe23:4567:890a", "2024-05-01T10:30:00Z", "12/31/2023",
+    "9:30am", "v1.2.3", "Apache-2.0", "3.10.4-rc1", "-3.5%", "$80,000", "1,042.75", "1e-6", "−4",
+    "€12.50", "@alice_b.", "#release-notes", "line_items", "camelCaseName", "PascalCase",
+    "os.path.join()", "INC-20931", "MAX_SIZE", "__init__", "std::vector", "don't", "l'été", "naïve",
+    "e\u0301", "👍🏽", "👨\u200d👩\u200d👧", "🇫🇷", "北京是中国的首都",
+    "東京タワーは333メートルです", "한국어",
+    "𠀀𠀁", "ab𝐀123", "𝐀12", "١٢٣", "½", "x²", "Ⅻ", "(", ")", "[a]", '"q"', "'s'", "...", "?!", ",",
+    "—", "«»", "ok", "The", "answer", "is", "Question:", "foo.bar", "a-b", "x_1", "_x", "α-β",
+    "ΟΔΥΣΣΕΥΣ", "straße", "ﬁ", "ﾃｽﾄ", "々", "ー", "\u0301", "a\u200db", "<b>", "a&b", "#&x", "@@a",
+    "\x00", "\u200b", "\ufeff",
+)
+SEGMENTATION_GAPS: tuple[str, ...] = (
+    " ", " ", "", "\n", "  ", "\n\n", "    ", "\t", ". ", "\r\n", "\u00a0", "\u3000", "\x1c",
+    "\u2028", "\x0b", "\n\n\n",
+)
+
+
+def _old_character(rng: random.Random) -> str:
+    """A random character that Unicode 3.2 already had, in the same category as today (so that
+    runtimes on older Unicode tables agree on it)."""
+    while True:
+        code = rng.choice([rng.randint(0x20, 0x7E), rng.randint(0xA0, 0x3000),
+                           rng.randint(0x3000, 0xFFFD), rng.randint(0x10000, 0x2FFFF)])
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category not in ("Cn", "Cs") and unicodedata.ucd_3_2_0.category(char) == category:
+            return char
+
+
+def segmentation_cases(tokenizer: Any, n: int = 300, seed: int = 0) -> list[dict[str, Any]]:
+    """Generated texts with their units, tokens' units, force-phrase masks and the text rebuilt
+    from random keep masks: the segmentation rules checked far beyond the hand-written texts."""
+    from edge_lingua.segmentation import join_units, segment
+    from edge_lingua.selection import forced_words
+
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(n):
+        parts = [rng.choice(["", "", "    ", "\t"])]
+        for _ in range(rng.randint(1, 14)):
+            if rng.random() < 0.25:
+                parts.append("".join(_old_character(rng) for _ in range(rng.randint(1, 6))))
+            else:
+                parts.append(rng.choice(SEGMENTATION_PIECES))
+            parts.append(rng.choice(SEGMENTATION_GAPS))
+        text = "".join(parts)
+        seg = segment(tokenizer, text)
+        words = seg.words()
+        first = rng.randrange(len(words)) if words else 0
+        force = ["The answer is", " ".join(words[first : first + rng.randint(1, 3)])]
+        masks = []
+        for _ in range(3):
+            share = rng.random()
+            masks.append([rng.random() < share for _ in words])
+        cases.append({
+            "text": text,
+            "word_spans": seg.word_spans.tolist(),
+            "word_kinds": list(seg.units.kinds),
+            "word_protected": seg.units.protected.tolist(),
+            "token_word": seg.token_word.tolist(),
+            "force_tokens": force,
+            "forced": forced_words(words, force, False).tolist(),
+            "keep_masks": masks,
+            "joined": [join_units(text, seg.word_spans, np.asarray(m, dtype=bool)) for m in masks],
+        })
+    return cases
 
 
 def _context_vectors(scores: Any, text: str) -> dict[str, Any]:
@@ -218,6 +294,7 @@ def write_golden_vectors(
         },
         "structure": STRUCTURE,
         "cases": cases,
+        "segmentation_cases": segmentation_cases(tokenizer),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
