@@ -246,34 +246,13 @@ public final class Compressor {
             forced[i] &= compressible[i];
             anyCompressible |= compressible[i];
         }
-        boolean[] keep;
+        boolean[] keep = new boolean[totalWords];
         double allowed;
         if (budget.targetToken == null && (budget.rate >= 1.0 || !anyCompressible)) {
-            keep = new boolean[totalWords]; // rate 1.0 is the identity
-            Arrays.fill(keep, true);
+            Arrays.fill(keep, true); // rate 1.0 is the identity
             allowed = Double.POSITIVE_INFINITY;
         } else {
-            keep = fixed.clone();
-            allowed = sum(costs, fixed);
-            if (anyCompressible) {
-                int[] index = java.util.stream.IntStream.range(0, totalWords).filter(i -> compressible[i])
-                        .toArray();
-                double[] groupProbs = new double[index.length];
-                double[] groupCosts = new double[index.length];
-                boolean[] groupForced = new boolean[index.length];
-                for (int k = 0; k < index.length; k++) {
-                    groupProbs[k] = probs[index[k]];
-                    groupCosts[k] = costs[index[k]];
-                    groupForced[k] = forced[index[k]];
-                }
-                double limit = budget.targetToken != null ? budget.targetToken - allowed
-                        : budget.rate * sum(groupCosts, null);
-                boolean[] chosen = Selection.select(groupProbs, groupCosts, groupForced, limit);
-                for (int k = 0; k < index.length; k++) {
-                    keep[index[k]] |= chosen[k];
-                }
-                allowed += Math.max(limit, sum(groupCosts, groupForced));
-            }
+            allowed = keepWithinBudget(keep, probs, costs, fixed, compressible, forced, budget);
         }
         if (options.dropConsecutive) {
             keep = Selection.dropConsecutiveRepeats(words, keep, options.forceTokens);
@@ -326,14 +305,34 @@ public final class Compressor {
                 (System.nanoTime() - started) / 1e9, coverage, List.copyOf(notes));
     }
 
-    private static double sum(double[] values, boolean[] mask) {
-        double total = 0.0;
-        for (int i = 0; i < values.length; i++) {
-            if (mask == null || mask[i]) {
-                total += values[i];
-            }
+    /**
+     * Python's _keep_within_budgets for text: fixed (protected) units, then the best compressible
+     * units within {@code rate} of their tokens, or {@code targetToken} less the fixed ones. Marks
+     * them in {@code keep}; returns the token count the output may reach.
+     */
+    private static double keepWithinBudget(boolean[] keep, double[] probs, double[] costs, boolean[] fixed,
+            boolean[] compressible, boolean[] forced, Selection.Budget budget) {
+        System.arraycopy(fixed, 0, keep, 0, keep.length);
+        double allowed = Selection.sum(costs, fixed);
+        int[] index = java.util.stream.IntStream.range(0, keep.length).filter(i -> compressible[i]).toArray();
+        if (index.length == 0) {
+            return allowed;
         }
-        return total;
+        double[] groupProbs = new double[index.length];
+        double[] groupCosts = new double[index.length];
+        boolean[] groupForced = new boolean[index.length];
+        for (int k = 0; k < index.length; k++) {
+            groupProbs[k] = probs[index[k]];
+            groupCosts[k] = costs[index[k]];
+            groupForced[k] = forced[index[k]];
+        }
+        double limit = budget.targetToken != null ? budget.targetToken - allowed
+                : budget.rate * Selection.sum(groupCosts, null);
+        boolean[] chosen = Selection.select(groupProbs, groupCosts, groupForced, limit);
+        for (int k = 0; k < index.length; k++) {
+            keep[index[k]] |= chosen[k];
+        }
+        return allowed + Math.max(limit, Selection.sum(groupCosts, groupForced));
     }
 
     private static List<String> join(List<ContextScores> scores, boolean[] keep) {

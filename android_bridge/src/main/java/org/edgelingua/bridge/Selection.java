@@ -155,10 +155,11 @@ public final class Selection {
         return out;
     }
 
-    private static double sum(double[] values, boolean[] mask) {
+    /** Sum of the values where {@code mask} is true (all of them when it is null), in order. */
+    static double sum(double[] values, boolean[] mask) {
         double total = 0.0;
         for (int i = 0; i < values.length; i++) {
-            if (mask[i]) {
+            if (mask == null || mask[i]) {
                 total += values[i];
             }
         }
