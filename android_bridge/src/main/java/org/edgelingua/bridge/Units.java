@@ -55,11 +55,17 @@ public final class Units {
         this.cpStart = new int[n];
         this.cpEnd = new int[n];
         this.isProtected = new boolean[n];
+        int[] codePointAt = new int[text.length() + 1]; // UTF-16 index -> code point index
+        for (int i = 0; i < text.length(); i++) {
+            boolean pairEnd = i > 0 && Character.isHighSurrogate(text.charAt(i - 1))
+                    && Character.isLowSurrogate(text.charAt(i));
+            codePointAt[i + 1] = codePointAt[i] + (pairEnd ? 0 : 1);
+        }
         for (int u = 0; u < n; u++) {
             start[u] = spans.get(u)[0];
             end[u] = spans.get(u)[1];
-            cpStart[u] = text.codePointCount(0, start[u]);
-            cpEnd[u] = text.codePointCount(0, end[u]);
+            cpStart[u] = codePointAt[start[u]];
+            cpEnd[u] = codePointAt[end[u]];
             this.isProtected[u] = isProtected.get(u);
         }
         this.kinds = List.copyOf(kinds);
@@ -156,8 +162,13 @@ public final class Units {
         }
         cuts.add(cps.length);
         int[] utf16 = new int[cuts.size()];
+        int offset = 0;
+        int cp = 0;
         for (int k = 0; k < utf16.length; k++) {
-            utf16[k] = run.offsetByCodePoints(0, cuts.get(k));
+            for (; cp < cuts.get(k); cp++) {
+                offset += Character.charCount(cps[cp]);
+            }
+            utf16[k] = offset;
         }
         return utf16;
     }
