@@ -253,11 +253,11 @@ def _speaker_layout(text: str) -> list[Region]:
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
 
 
 def _json_layout(text: str, config: Mapping[str, KeyConfig]) -> list[Region]:
-    """Only the contents of string values are compressed; escapes stay whole."""
+    """Only the contents of string values are compressed (segmentation never separates a
+    backslash from the character after it, so escapes stay whole)."""
     regions: list[Region] = []
     position = 0
     stack: list[str | None] = []
@@ -281,12 +281,7 @@ def _json_layout(text: str, config: Mapping[str, KeyConfig]) -> list[Region]:
                 options = config.get(owner, KeyConfig()) if owner is not None else KeyConfig()
                 if options.compress and options.value_type == "str" and end - i > 2:
                     regions.append(Region(position, i + 1, FIXED))
-                    inner = i + 1
-                    for escape in _JSON_ESCAPE.finditer(text, i + 1, end - 1):
-                        regions.append(Region(inner, escape.start(), COMPRESS, options.rate))
-                        regions.append(Region(escape.start(), escape.end(), FIXED))
-                        inner = escape.end()
-                    regions.append(Region(inner, end - 1, COMPRESS, options.rate))
+                    regions.append(Region(i + 1, end - 1, COMPRESS, options.rate))
                     position = end - 1
             i = end
             continue

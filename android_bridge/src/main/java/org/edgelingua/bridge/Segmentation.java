@@ -218,15 +218,25 @@ public final class Segmentation {
         }
     }
 
-    /** What stands between two kept units that had dropped units between them. */
+    /**
+     * What stands between two kept units that had dropped units between them (Python's
+     * _separator): a space next to an ASCII digit, nothing between CJK characters, else a space
+     * where the input had one or where two words would be glued into a new one.
+     */
     private static String separator(String text, int leftEnd, int rightStart) {
+        int left = text.codePointBefore(leftEnd);
+        int right = text.codePointAt(rightStart);
+        if ((left >= '0' && left <= '9') || (right >= '0' && right <= '9')) {
+            return " ";
+        }
+        if (Units.isCjk(left) && Units.isCjk(right)) {
+            return "";
+        }
         for (int i = leftEnd; i < rightStart; i++) {
             if (PythonText.isSpace(text.charAt(i))) {
                 return " ";
             }
         }
-        int left = text.codePointBefore(leftEnd);
-        int right = text.codePointAt(rightStart);
         if (PythonText.isAlnum(left) && PythonText.isAlnum(right) && !(Units.isCjk(left) || Units.isCjk(right))) {
             return " "; // never glue two words into a new one
         }

@@ -102,7 +102,34 @@ public final class Units {
             add(spans, kinds, prot, atom.start, atom.end, atom.category, isProt);
             position = atom.end;
         }
+        if (text.indexOf('\\') >= 0) {
+            glueEscapes(text, spans, kinds, prot);
+        }
         return new Units(text, spans, kinds, prot);
+    }
+
+    /**
+     * Python's _glue_escapes: a unit ending in a backslash takes the unit right after it, so an
+     * escape such as \n or \u00e9 is never cut in two.
+     */
+    private static void glueEscapes(String text, List<int[]> spans, List<String> kinds, List<Boolean> prot) {
+        int index = 0;
+        while (index + 1 < spans.size()) {
+            int[] here = spans.get(index);
+            int[] next = spans.get(index + 1);
+            if (text.charAt(here[1] - 1) == '\\' && next[0] == here[1]) {
+                spans.set(index, new int[] {here[0], next[1]});
+                if (kinds.get(index).equals(SYMBOL)) {
+                    kinds.set(index, kinds.get(index + 1));
+                }
+                prot.set(index, prot.get(index) || prot.get(index + 1));
+                spans.remove(index + 1);
+                kinds.remove(index + 1);
+                prot.remove(index + 1);
+            } else {
+                index++;
+            }
+        }
     }
 
     private static void add(List<int[]> spans, List<String> kinds, List<Boolean> prot, int start, int end,
