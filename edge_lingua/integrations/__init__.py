@@ -1,0 +1,26 @@
+"""Thin adapters that plug edge-lingua into other frameworks (LangChain, LlamaIndex).
+
+Each adapter module imports its framework at import time and raises an ImportError naming the
+extra to install when the framework is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_lingua.result import CompressionResult
+
+
+def is_question_aware(compressor: Any) -> bool:
+    """Whether the compressor's bundle conditions its keep/drop decisions on a question."""
+    bundle = getattr(compressor, "bundle", None)
+    return bool(getattr(getattr(bundle, "manifest", None), "question_aware", False))
+
+
+def compress_for_query(
+    compressor: Any, text: str, query: str | None, **options: Any
+) -> CompressionResult:
+    """Compress ``text``, passing ``query`` as ``question=`` when the bundle is question-aware."""
+    if query and is_question_aware(compressor):
+        return compressor.compress(text, question=query, **options)
+    return compressor.compress(text, **options)
