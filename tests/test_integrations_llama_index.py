@@ -38,7 +38,7 @@ def _nodes() -> list[NodeWithScore]:
 def test_each_node_is_compressed_scored_and_ranked_for_the_query(compressor) -> None:
     out = EdgeLinguaPostprocessor(compressor=compressor, rate=0.5).postprocess_nodes(
         _nodes(), query_str=QUERY)
-    assert [n.node.node_id for n in out][0] == "apollo"
+    assert out[0].node.node_id == "apollo"
     assert sorted(n.node.node_id for n in out) == sorted(TEXTS)
     scores = [n.score for n in out]
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[1]
