@@ -75,13 +75,17 @@ def test_query_coverage() -> None:
     assert query_coverage("", "anything") == 0.0
 
 
-def test_llmlingua_postprocessor_joins_all_nodes_into_one(tmp_path, compressor) -> None:
+def test_llmlingua_postprocessor_joins_all_nodes_into_one(tmp_path, compressor,
+                                                          monkeypatch) -> None:
     """LLMLingua's own postprocessor (a tiny random GPT-2 as its LM, the real code path) joins
     every node into one string: one unscored node comes back whose metadata is every node's,
     keyed by id. edge-lingua's keeps one scored node per input node."""
     pytest.importorskip("llmlingua")
     longllmlingua = pytest.importorskip("llama_index.postprocessor.longllmlingua")
+    from benchmarks.common import seed_tiktoken_cache
     from tests.toolchain_models import build_gpt2
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(seed_tiktoken_cache()))  # offline cl100k
 
     lm = build_gpt2(tmp_path / "gpt2")
     theirs = longllmlingua.LongLLMLinguaPostprocessor(
