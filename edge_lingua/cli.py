@@ -22,6 +22,7 @@ _PLUGINS = (
     ("edge_lingua.cascade.cli", "the cascade and proxy"),
     ("edge_lingua.bench", "benchmarks"),
     ("edge_lingua.corpus", "corpus compression"),
+    ("edge_lingua.playground", "the playground page"),
 )
 
 
