@@ -90,3 +90,51 @@ def test_bad_input_is_400_json(client, body, message) -> None:
 def test_oversized_body_is_413(client) -> None:
     response = client.post(COMPRESS_PATH, content=b"x" * (MAX_BODY_BYTES + 1), headers=AUTH)
     assert response.status_code == 413 and response.json()["error"]["type"] == "too_large"
+
+
+def test_playground_command_serves_the_page_and_the_token_protected_endpoint(tmp_path) -> None:
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PLAYGROUND_TOKEN": "t0k"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_lingua.cli", "playground", "--port", str(port),
+         "--token-env", "PLAYGROUND_TOKEN", "--threads", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/", timeout=5) as response:
+                    assert b"edge-lingua playground" in response.read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.2)
+
+        def post(token: str) -> tuple[int, dict]:
+            request = urllib.request.Request(
+                base + COMPRESS_PATH, data=json.dumps({"text": TEXT}).encode(), method="POST",
+                headers={"Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.load(exc)
+
+        assert post("nope")[0] == 401
+        status, data = post("t0k")
+        assert status == 200 and data["compressed_tokens"] < data["origin_tokens"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
