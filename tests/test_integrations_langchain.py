@@ -101,3 +101,16 @@ def test_query_is_passed_as_question_only_to_question_aware_bundles(compressor) 
     # the shipped bundle is not question-aware: compress() is called without question=
     assert not getattr(compressor.bundle.manifest, "question_aware", False)
     EdgeLinguaCompressor(compressor=compressor).compress_documents(_docs(), "When?")
+
+
+def test_text_in_other_scripts_follows_the_runtime_and_keeps_metadata(compressor) -> None:
+    texts = ["阿波罗11号于1969年7月20日在月球着陆，尼尔·阿姆斯特朗首先踏上月面。",
+             "Аполлон-11 совершил посадку на Луну 20 июля 1969 года.",
+             "def land(mission):\n    return mission.lower() + ' 🚀'\n"]
+    docs = [Document(page_content=t, metadata={"lang": i}) for i, t in enumerate(texts)]
+    out = EdgeLinguaCompressor(compressor=compressor).compress_documents(docs, "when?")
+    for doc, text, i in zip(out, texts, range(3), strict=True):
+        expected = compressor.compress(text, rate=0.5)
+        assert doc.page_content == expected.compressed_prompt
+        assert doc.metadata == {"lang": i, ORIGIN_TOKENS_KEY: expected.origin_tokens,
+                                COMPRESSED_TOKENS_KEY: expected.compressed_tokens}

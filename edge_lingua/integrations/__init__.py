@@ -10,6 +10,9 @@ from typing import Any
 
 from edge_lingua.result import CompressionResult
 
+ORIGIN_TOKENS_KEY = "edge_lingua_origin_tokens"
+COMPRESSED_TOKENS_KEY = "edge_lingua_compressed_tokens"
+
 
 def is_question_aware(compressor: Any) -> bool:
     """Whether the compressor's bundle conditions its keep/drop decisions on a question."""
@@ -18,9 +21,12 @@ def is_question_aware(compressor: Any) -> bool:
 
 
 def compress_for_query(
-    compressor: Any, text: str, query: str | None, **options: Any
+    compressor: Any, text: str, query: str | None, *, rate: float | None = None,
+    target_token: int | None = None,
 ) -> CompressionResult:
-    """Compress ``text``, passing ``query`` as ``question=`` when the bundle is question-aware."""
+    """Compress ``text`` to ``target_token`` if given, else ``rate``; ``query`` goes in as
+    ``question=`` when the bundle is question-aware."""
+    budget = {"target_token": target_token} if target_token is not None else {"rate": rate}
     if query and is_question_aware(compressor):
-        return compressor.compress(text, question=query, **options)
-    return compressor.compress(text, **options)
+        return compressor.compress(text, question=query, **budget)
+    return compressor.compress(text, **budget)

@@ -13,7 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_lingua.integrations import compress_for_query
+from edge_lingua.integrations import (
+    COMPRESSED_TOKENS_KEY,
+    ORIGIN_TOKENS_KEY,
+    compress_for_query,
+)
 from edge_lingua.optional import requires_extra
 
 with requires_extra("langchain"):
@@ -21,8 +25,6 @@ with requires_extra("langchain"):
     from langchain_core.documents import BaseDocumentCompressor, Document
     from pydantic import ConfigDict, Field
 
-ORIGIN_TOKENS_KEY = "edge_lingua_origin_tokens"
-COMPRESSED_TOKENS_KEY = "edge_lingua_compressed_tokens"
 
 
 class EdgeLinguaCompressor(BaseDocumentCompressor):
@@ -58,12 +60,8 @@ class EdgeLinguaCompressor(BaseDocumentCompressor):
     def _compress(self, doc: Document, query: str) -> Document:
         if not doc.page_content.strip():
             return doc
-        budget = (
-            {"target_token": self.target_token}
-            if self.target_token is not None
-            else {"rate": self.rate}
-        )
-        result = compress_for_query(self.compressor, doc.page_content, query, **budget)
+        result = compress_for_query(self.compressor, doc.page_content, query, rate=self.rate,
+                                    target_token=self.target_token)
         metadata = {
             **doc.metadata,
             ORIGIN_TOKENS_KEY: result.origin_tokens,

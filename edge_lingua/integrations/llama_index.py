@@ -16,7 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edge_lingua.integrations import compress_for_query
+from edge_lingua.integrations import (
+    COMPRESSED_TOKENS_KEY,
+    ORIGIN_TOKENS_KEY,
+    compress_for_query,
+)
 from edge_lingua.optional import requires_extra
 
 with requires_extra("llama-index"):
@@ -24,8 +28,6 @@ with requires_extra("llama-index"):
     from llama_index.core.postprocessor.types import BaseNodePostprocessor
     from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-ORIGIN_TOKENS_KEY = "edge_lingua_origin_tokens"
-COMPRESSED_TOKENS_KEY = "edge_lingua_compressed_tokens"
 RETRIEVAL_SCORE_KEY = "edge_lingua_retrieval_score"
 _TERM = re.compile(r"\w+")
 
@@ -81,12 +83,8 @@ class EdgeLinguaPostprocessor(BaseNodePostprocessor):
         return out if self.top_n is None else out[: self.top_n]
 
     def _compress(self, item: NodeWithScore, text: str, query: str) -> NodeWithScore:
-        budget = (
-            {"target_token": self.target_token}
-            if self.target_token is not None
-            else {"rate": self.rate}
-        )
-        result = compress_for_query(self.compressor, text, query or None, **budget)
+        result = compress_for_query(self.compressor, text, query or None, rate=self.rate,
+                                    target_token=self.target_token)
         node = item.node.model_copy(deep=True)
         node.set_content(result.compressed_prompt)
         node.metadata[ORIGIN_TOKENS_KEY] = result.origin_tokens
