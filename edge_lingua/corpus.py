@@ -157,7 +157,11 @@ class JsonlSink:
 
 
 class ParquetSink:
-    """Writes each chunk as one part file of the directory OUT (renamed into place whole)."""
+    """Writes each chunk as one part file of the directory OUT (renamed into place whole).
+
+    Every part has the schema of the first one (the added fields always typed), so the
+    directory reads back as one table even when a chunk has only nulls in some column.
+    """
 
     def __init__(self, path: Path, id_field: str | None) -> None:
         with requires_extra("corpus"):
@@ -165,6 +169,8 @@ class ParquetSink:
             import pyarrow.parquet as pq
         self.pa, self.pq = pa, pq
         self.path, self.id_field = path, id_field
+        parts = self._parts()
+        self.schema = pq.read_schema(parts[0]) if parts else None
 
     def _parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.parquet")) if self.path.is_dir() else []
@@ -178,15 +184,30 @@ class ParquetSink:
         return ids, failed
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        if self.schema is None:
+            pa = self.pa
+            typed = {"compressed_text": pa.string(), "origin_tokens": pa.int64(),
+                     "compressed_tokens": pa.int64(), "error": pa.string(),
+                     ROW_ID: pa.int64()}
+            inferred = pa.Table.from_pylist(rows).schema
+            self.schema = pa.schema([pa.field(f.name, typed.get(f.name, f.type))
+                                     for f in inferred])
         self.path.mkdir(parents=True, exist_ok=True)
         part = self.path / f"part-{len(self._parts()):06d}.parquet"
         tmp = part.with_suffix(".tmp")
-        self.pq.write_table(self.pa.Table.from_pylist(rows), tmp)
+        try:
+            table = self.pa.Table.from_pylist(rows, schema=self.schema)
+        except (self.pa.ArrowTypeError, self.pa.ArrowInvalid) as exc:
+            raise EdgeLinguaError(
+                f"records do not fit one Parquet schema ({exc}); a field changes type between "
+                "records: write JSONL output instead"
+            ) from None
+        self.pq.write_table(table, tmp)
         tmp.replace(part)
 
 
 # --- running -------------------------------------------------------------------------------
-_worker: TextCompressor | None = None
+_worker: TextCompressor | None = None  # the compressor of a pool worker process
 
 
 def _init_worker(options: CorpusOptions) -> None:
@@ -204,8 +225,8 @@ def _local_results(
 ) -> Iterator[list[dict[str, Any]]]:
     chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
     if workers == 1:
-        _init_worker(options)
-        yield from map(_compress_chunk, chunks)
+        compressor = TextCompressor(options)
+        yield from ([compressor.fields(t) for t in texts] for texts in chunks)
         return
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(options,)) as pool:
@@ -222,20 +243,24 @@ def _ray_results(
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False)
     size = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
-    items = [{"position": i, "text": t} for i, t in enumerate(texts)]
-    dataset = ray.data.from_items(items).map_batches(
-        TextCompressor, fn_constructor_args=(options,), batch_size=chunk, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=size), num_cpus=1)
-    expected = 0
-    for batch in dataset.iter_batches(batch_size=chunk, batch_format="numpy"):
-        rows = []
-        for j, position in enumerate(batch["position"].tolist()):
-            if position != expected:
-                raise EdgeLinguaError(f"Ray returned record {position}, expected {expected}")
-            expected += 1
-            rows.append(_from_ray(batch, j))
-        yield rows
+    execution = ray.data.DataContext.get_current().execution_options
+    preserve_order, execution.preserve_order = execution.preserve_order, True
+    try:
+        items = [{"position": i, "text": t} for i, t in enumerate(texts)]
+        dataset = ray.data.from_items(items).map_batches(
+            TextCompressor, fn_constructor_args=(options,), batch_size=chunk,
+            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size), num_cpus=1)
+        expected = 0
+        for batch in dataset.iter_batches(batch_size=chunk, batch_format="numpy"):
+            rows = []
+            for j, position in enumerate(batch["position"].tolist()):
+                if position != expected:
+                    raise EdgeLinguaError(f"Ray returned record {position}, not {expected}")
+                expected += 1
+                rows.append(_from_ray(batch, j))
+            yield rows
+    finally:
+        execution.preserve_order = preserve_order
 
 
 def _from_ray(batch: dict[str, Any], j: int) -> dict[str, Any]:

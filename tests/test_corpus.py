@@ -123,3 +123,32 @@ def test_ray_data_two_actors_write_the_same_bytes_as_one(tmp_path: Path) -> None
     finally:
         ray.shutdown()
     assert outs[0] == outs[1] == local.read_bytes()
+
+
+def test_parquet_output_reads_back_as_one_table_when_a_chunk_has_only_nulls(
+    tmp_path: Path,
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "in.jsonl"
+    # first chunk: every record fine (error all null); second: every record failed
+    src.write_text("".join(json.dumps({"text": SENTENCES[i], "n": i}) + "\n" for i in range(2))
+                   + '{"text": "   "}\n{not json\n{"n": 3}\n')
+    out = tmp_path / "out.parquet"
+    summary = compress_corpus(src, out, workers=1, chunk=2, progress=False)
+    assert (summary.written, summary.failed) == (5, 2)
+    assert len(list(out.glob("part-*.parquet"))) == 3
+    table = pq.read_table(out)
+    assert table.column("error").to_pylist()[:3] == [None, None, None]
+    assert table.column("origin_tokens").to_pylist()[3:] == [None, None]
+    assert table.column("n").to_pylist() == [0, 1, None, None, 3]
+
+
+def test_a_field_changing_type_is_a_clear_error_for_parquet_output(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a b c d"}\n{"text": 5}\n')
+    out = tmp_path / "out.parquet"
+    code = main(["compress-corpus", str(src), str(out), "--workers", "1", "--batch-size", "1",
+                 "--no-progress"])
+    assert code == 2
+    assert len(list(out.glob("part-*.parquet"))) == 1  # the first record stays written
