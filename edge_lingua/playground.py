@@ -11,6 +11,7 @@ import argparse
 import hmac
 import json
 import os
+from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +48,18 @@ class BadRequest(Exception):
     """A request the compress endpoint answers with 400."""
 
 
-def parse_request(body: bytes) -> dict[str, Any]:
-    """The compress options in a request body; :class:`BadRequest` says what is wrong."""
+@dataclass(frozen=True)
+class CompressRequest:
+    """What a ``POST /v1/edge-lingua/compress`` body asks for."""
+
+    text: str
+    question: str | None = None
+    rate: float | None = 0.5
+    target_token: int | None = None
+
+
+def parse_request(body: bytes) -> CompressRequest:
+    """The request in a body; :class:`BadRequest` says what is wrong."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -65,24 +76,22 @@ def parse_request(body: bytes) -> dict[str, Any]:
         raise BadRequest("'question' must be a string")
     if "rate" in data and "target_token" in data:
         raise BadRequest("give 'rate' or 'target_token', not both")
-    options: dict[str, Any] = {"text": text, "question": question or None}
     if "target_token" in data:
         value = data["target_token"]
         if isinstance(value, bool) or not isinstance(value, int):
             raise BadRequest("'target_token' must be an integer")
-        options["target_token"] = value
-    else:
-        value = data.get("rate", 0.5)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise BadRequest("'rate' must be a number")
-        options["rate"] = float(value)
-    return options
+        return CompressRequest(text, question or None, rate=None, target_token=value)
+    value = data.get("rate", 0.5)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest("'rate' must be a number")
+    return CompressRequest(text, question or None, rate=float(value))
 
 
-def compress_response(compressor: Any, options: dict[str, Any]) -> dict[str, Any]:
+def compress_response(compressor: Any, request: CompressRequest) -> dict[str, Any]:
     """Compress as the request asks; the JSON the endpoint returns."""
-    text, question = options.pop("text"), options.pop("question")
-    result = compress_for_query(compressor, text, question, **options)
+    question = request.question
+    result = compress_for_query(compressor, request.text, question, rate=request.rate,
+                                target_token=request.target_token)
     origin, compressed = result.origin_tokens, result.compressed_tokens
     return {
         "words": [w for ws in result.words for w in ws],
@@ -122,8 +131,8 @@ def playground_routes(compressor: Any, token: str | None) -> list[Route]:
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"the body is over {MAX_BODY_BYTES} bytes", "too_large")
         try:
-            options = parse_request(body)
-            return JSONResponse(await run_in_threadpool(compress_response, compressor, options))
+            parsed = parse_request(body)
+            return JSONResponse(await run_in_threadpool(compress_response, compressor, parsed))
         except BadRequest as exc:
             return _error(400, str(exc), "invalid_request_error")
         except InvalidInputError as exc:

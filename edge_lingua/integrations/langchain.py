@@ -37,7 +37,8 @@ class EdgeLinguaCompressor(BaseDocumentCompressor):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    compressor: Any = Field(description="an edge-lingua compressor (Compressor.load())")
+    compressor: Any = Field(description="an edge-lingua compressor (Compressor.load())",
+                            exclude=True)
     rate: float | None = Field(default=0.5, description="share of tokens to keep")
     target_token: int | None = Field(default=None, description="token budget per document")
 

@@ -50,7 +50,8 @@ class EdgeLinguaPostprocessor(BaseNodePostprocessor):
     untouched, after the others. ``top_n`` keeps only the best nodes.
     """
 
-    compressor: Any = Field(description="an edge-lingua compressor (Compressor.load())")
+    compressor: Any = Field(description="an edge-lingua compressor (Compressor.load())",
+                            exclude=True)
     rate: float | None = Field(default=0.5, description="share of tokens to keep")
     target_token: int | None = Field(default=None, description="token budget per node")
     top_n: int | None = Field(default=None, description="how many nodes to return (all)")
