@@ -21,7 +21,7 @@ _PLUGINS = (
     ("edge_lingua_quantize.cli", "the quantize toolchain: pip install 'edge-lingua[export]'"),
     ("edge_lingua.cascade.cli", "the cascade and proxy"),
     ("edge_lingua.bench", "benchmarks"),
-    ("edge_lingua.corpus", "corpus compression"),
+    ("edge_lingua.corpus.cli", "corpus compression"),
     ("edge_lingua.playground", "the playground page"),
 )
 
