@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_lingua.errors import EdgeLinguaError, InputEncodingError
+from edge_lingua.optional import MissingExtraError
 from edge_lingua.perplexity.cli import add_arguments as add_perplexity_arguments
 from edge_lingua.perplexity.options import METHODS
 
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except EdgeLinguaError as exc:
+    except (EdgeLinguaError, MissingExtraError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

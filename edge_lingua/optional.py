@@ -6,6 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+class MissingExtraError(ImportError):
+    """An optional package is missing; the message names the extra that installs it."""
+
+
 @contextmanager
 def requires_extra(extra: str) -> Iterator[None]:
     """Turn an ImportError inside the block into one naming ``pip install 'edge-lingua[extra]'``.
@@ -17,7 +21,7 @@ def requires_extra(extra: str) -> Iterator[None]:
         yield
     except ImportError as exc:
         missing = exc.name or "a required package"
-        raise ImportError(
+        raise MissingExtraError(
             f"{missing} is not installed; install it with pip install 'edge-lingua[{extra}]'",
             name=exc.name,
         ) from exc

@@ -42,14 +42,16 @@ def test_ray_run_names_the_ray_extra(monkeypatch, tmp_path: Path) -> None:
     assert not (tmp_path / "out.jsonl").exists()
 
 
-def test_parquet_names_the_corpus_extra(monkeypatch, tmp_path: Path) -> None:
-    from edge_lingua.corpus import compress_corpus
+def test_parquet_names_the_corpus_extra(monkeypatch, tmp_path: Path, capsys) -> None:
+    from edge_lingua.cli import main
 
     src = tmp_path / "in.parquet"
     src.write_bytes(b"PAR1")
     _block(monkeypatch, "pyarrow")
-    with pytest.raises(ImportError, match=r"edge-lingua\[corpus\]"):
-        compress_corpus(src, tmp_path / "out.jsonl", progress=False)
+    # the command line prints the message (no traceback) and exits 2
+    assert main(["compress-corpus", str(src), str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "pyarrow.parquet is not installed" in err and "edge-lingua[corpus]" in err
 
 
 def test_playground_names_its_extra(monkeypatch) -> None:
