@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from edge_lingua.cli import main
 from edge_lingua.corpus import CorpusOptions, compress_corpus
@@ -31,7 +34,7 @@ def _corpus(path: Path, n: int = 12) -> Path:
 
 
 def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")[:-1]]
 
 
 def test_records_gain_compressed_text_and_counts_and_failures_are_reported(
@@ -152,3 +155,27 @@ def test_a_field_changing_type_is_a_clear_error_for_parquet_output(tmp_path: Pat
                  "--no-progress"])
     assert code == 2
     assert len(list(out.glob("part-*.parquet"))) == 1  # the first record stays written
+
+
+_records = st.lists(st.one_of(
+    st.fixed_dictionaries({"text": st.text(max_size=60)}),
+    st.fixed_dictionaries({"text": st.one_of(st.integers(), st.none(), st.booleans())}),
+    st.fixed_dictionaries({"other": st.text(max_size=10)}),
+), max_size=8)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=_records)
+@example(records=[{"text": "a\x85b\u2028c"}, {"text": "d"}])  # line breaks JSON leaves raw
+def test_every_record_comes_out_once_in_order(tmp_path: Path, records: list[dict]) -> None:
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    src, out = work / "in.jsonl", work / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    summary = compress_corpus(src, out, workers=1, progress=False)
+    rows = _rows(out) if out.exists() else []
+    assert [r["row_id"] for r in rows] == list(range(len(records)))
+    for row, record in zip(rows, records, strict=True):
+        assert {k: row[k] for k in record} == record
+        assert (row["error"] is None) == isinstance(record.get("text"), str)
+    assert summary.failed == sum(not isinstance(r.get("text"), str) for r in records)

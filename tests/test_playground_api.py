@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
 from starlette.testclient import TestClient
 
-from edge_lingua.playground import COMPRESS_PATH, MAX_BODY_BYTES, playground_app
+from edge_lingua.playground import (
+    COMPRESS_PATH,
+    MAX_BODY_BYTES,
+    BadRequest,
+    parse_request,
+    playground_app,
+)
 
 TEXT = ("The Apollo 11 mission landed the first humans on the Moon on July 20, 1969. Neil "
         "Armstrong and Buzz Aldrin spent about two hours outside the lunar module.")
@@ -93,7 +103,6 @@ def test_oversized_body_is_413(client) -> None:
 
 
 def test_playground_command_serves_the_page_and_the_token_protected_endpoint(tmp_path) -> None:
-    import json
     import os
     import socket
     import subprocess
@@ -138,3 +147,20 @@ def test_playground_command_serves_the_page_and_the_token_protected_endpoint(tmp
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(["text", "rate", "question",
+                                                        "target_token", "x"]), inner,
+                                       max_size=4), max_leaves=8)
+
+
+@given(body=st.one_of(_json.map(lambda v: json.dumps(v).encode()), st.binary(max_size=40)))
+def test_any_body_parses_or_is_a_bad_request(body: bytes) -> None:
+    try:
+        request = parse_request(body)
+    except BadRequest:
+        return
+    assert isinstance(request.text, str)
+    assert (request.rate is None) != (request.target_token is None)

@@ -66,7 +66,8 @@ class JsonlSink:
             data = data[: data.rfind(b"\n") + 1]
             self.path.write_bytes(data)
         ids, failed = set(), 0
-        for line in data.decode("utf-8").splitlines():
+        # split on "\n" only: texts may hold other line breaks (U+0085, U+2028) unescaped
+        for line in data.decode("utf-8").split("\n")[:-1]:
             row = json.loads(line)
             ids.add(str(row[self.id_field or ROW_ID]))
             failed += row.get("error") is not None
