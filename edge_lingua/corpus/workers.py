@@ -65,6 +65,7 @@ class TextCompressor:
 
 
 def failed(message: str) -> dict[str, Any]:
+    """The added fields of a record that could not be compressed."""
     return {"compressed_text": None, "origin_tokens": None, "compressed_tokens": None,
             "error": message}
 
