@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from edge_lingua.errors import EdgeLinguaError, InvalidInputError
 from edge_lingua.integrations import compress_for_query, is_question_aware
 from edge_lingua.optional import requires_extra
+from edge_lingua.structure import DEFAULT_STRUCTURE, STRUCTURES
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -56,6 +57,7 @@ class CompressRequest:
     question: str | None = None
     rate: float | None = 0.5
     target_token: int | None = None
+    structure: str = DEFAULT_STRUCTURE
 
 
 def parse_request(body: bytes) -> CompressRequest:
@@ -66,7 +68,7 @@ def parse_request(body: bytes) -> CompressRequest:
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
-    unknown = set(data) - {"text", "question", "rate", "target_token"}
+    unknown = set(data) - {"text", "question", "rate", "target_token", "structure"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
     text, question = data.get("text"), data.get("question")
@@ -74,24 +76,28 @@ def parse_request(body: bytes) -> CompressRequest:
         raise BadRequest("'text' must be a string")
     if question is not None and not isinstance(question, str):
         raise BadRequest("'question' must be a string")
+    structure = data.get("structure", DEFAULT_STRUCTURE)
+    if structure not in STRUCTURES:
+        raise BadRequest(f"'structure' must be one of {', '.join(STRUCTURES)}")
     if "rate" in data and "target_token" in data:
         raise BadRequest("give 'rate' or 'target_token', not both")
     if "target_token" in data:
         value = data["target_token"]
         if isinstance(value, bool) or not isinstance(value, int):
             raise BadRequest("'target_token' must be an integer")
-        return CompressRequest(text, question or None, rate=None, target_token=value)
+        return CompressRequest(text, question or None, rate=None, target_token=value,
+                               structure=structure)
     value = data.get("rate", 0.5)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest("'rate' must be a number")
-    return CompressRequest(text, question or None, rate=float(value))
+    return CompressRequest(text, question or None, rate=float(value), structure=structure)
 
 
 def compress_response(compressor: Any, request: CompressRequest) -> dict[str, Any]:
     """Compress as the request asks; the JSON the endpoint returns."""
     question = request.question
     result = compress_for_query(compressor, request.text, question, rate=request.rate,
-                                target_token=request.target_token)
+                                target_token=request.target_token, structure=request.structure)
     origin, compressed = result.origin_tokens, result.compressed_tokens
     return {
         "words": [w for ws in result.words for w in ws],

@@ -87,7 +87,8 @@ def test_no_token_configured_means_open(compressor) -> None:
     (b'{"text": "a b", "rate": 0.5, "target_token": 3}', "not both"),
     (b'{"text": "a b", "target_token": 1.5}', "integer"),
     (b'{"text": "a b", "question": 3}', "'question' must be a string"),
-    (b'{"text": "a b", "structure": "code"}', "unknown field(s): structure"),
+    (b'{"text": "a b", "structure": "yaml"}', "'structure' must be one of"),
+    (b'{"text": "a b", "speed": 3}', "unknown field(s): speed"),
     (b'{"text": "   "}', "empty"),
 ])
 def test_bad_input_is_400_json(client, body, message) -> None:
@@ -95,6 +96,15 @@ def test_bad_input_is_400_json(client, body, message) -> None:
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert message in error["message"] and error["code"] == 400
+
+
+def test_structure_mode_reaches_the_compressor(client) -> None:
+    body = {"text": '{"note": "a long and rather wordy note about the weather", "n": 1}',
+            "rate": 0.3, "structure": "json"}
+    data = client.post(COMPRESS_PATH, json=body, headers=AUTH).json()
+    assert json.loads(data["compressed_prompt"])["n"] == 1
+    assert client.post(COMPRESS_PATH, json={**body, "structure": "text"},
+                       headers=AUTH).status_code == 200
 
 
 def test_oversized_body_is_413(client) -> None:

@@ -22,11 +22,15 @@ def is_question_aware(compressor: Any) -> bool:
 
 def compress_for_query(
     compressor: Any, text: str, query: str | None, *, rate: float | None = None,
-    target_token: int | None = None,
+    target_token: int | None = None, structure: str | None = None,
 ) -> CompressionResult:
     """Compress ``text`` to ``target_token`` if given, else ``rate``; ``query`` goes in as
-    ``question=`` when the bundle is question-aware."""
-    budget = {"target_token": target_token} if target_token is not None else {"rate": rate}
+    ``question=`` when the bundle is question-aware; ``structure`` as ``compress`` takes it
+    (default: its own default, ``auto``)."""
+    budget: dict[str, Any] = (
+        {"target_token": target_token} if target_token is not None else {"rate": rate})
+    if structure is not None:
+        budget["structure"] = structure
     if query and is_question_aware(compressor):
         return compressor.compress(text, question=query, **budget)
     return compressor.compress(text, **budget)
