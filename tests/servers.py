@@ -45,13 +45,15 @@ class Action:
     kind: ``ok`` (answer, echoing the received text), ``delay`` (sleep ``seconds`` then
     answer), ``status`` (reply ``status`` with an error body, ``Retry-After`` if given),
     ``drop`` (close the connection without a reply), ``garbage`` (200 with broken JSON),
-    ``forward`` (pass the request to the upstream URL and relay its answer).
+    ``forward`` (pass the request to the upstream URL and relay its answer), ``raw``
+    (200 with ``body`` as the JSON answer).
     """
 
     kind: str
     seconds: float = 0.0
     status: int = 200
     retry_after: str | None = None
+    body: bytes = b""
 
 
 OK = Action("ok")
@@ -157,6 +159,10 @@ class _FaultHandler(BaseHTTPRequestHandler):
         if action.kind == "garbage":
             self.send_response(200)
             self._send_body(b'{"choices": [{"message": {"content": "trunc', "application/json")
+            return
+        if action.kind == "raw":
+            self.send_response(200)
+            self._send_body(action.body, "application/json")
             return
         if action.kind == "forward":
             self._forward(raw)

@@ -220,10 +220,13 @@ def test_queue_keeps_requests_across_reopen_and_threads(tmp_path):
     reopened = DeferredQueue(path)
     pending = reopened.pending()
     assert sorted(d.id for d in pending) == sorted(ids) and len(ids) == 40
-    first = pending[0]
-    reopened.attempted(first.id)
-    reopened.complete(first.id, {"choices": []})
-    reopened.fail(pending[1].id, "HTTP 400")
+    first = reopened.claim("a")
+    assert first.id == pending[0].id and first.attempts == 1
+    assert reopened.claim("b").id == pending[1].id  # a leased request is not claimed twice
+    assert not reopened.complete(first.id, {"choices": []}, owner="b")  # only the holder can
+    assert reopened.complete(first.id, {"choices": []}, owner="a")
+    assert not reopened.complete(first.id, {"choices": []}, owner="a")  # and only once
+    assert reopened.fail(pending[1].id, "HTTP 400", owner="b")
     assert queue.get(first.id).status == DONE and queue.get(first.id).attempts == 1
     assert queue.get(pending[1].id).error == "HTTP 400"
     assert queue.counts() == {PENDING: 38, DONE: 1, FAILED: 1}
