@@ -74,6 +74,10 @@ class InvalidFieldError(InvalidArgumentError):
         self.field = field
 
 
+class RequestTooLargeError(InvalidFieldError):
+    """A request is over one of the proxy's size limits (body, messages, characters)."""
+
+
 # --- execution ---------------------------------------------------------------
 class ProviderError(EdgeLinguaError):
     """No usable onnxruntime execution provider could run the model."""

@@ -146,7 +146,7 @@ def test_extension_field_turns_compression_off_and_is_not_forwarded(fault, proxy
 
 def test_bad_requests_get_openai_style_errors(fault, proxy_for):
     proxy, _ = proxy_for(fault)
-    host, port = proxy.httpd.server_address[:2]
+    host, port = proxy.address
 
     def post(path: str, data: bytes) -> tuple[int, dict]:
         connection = http.client.HTTPConnection(host, port, timeout=10)
