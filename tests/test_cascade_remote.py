@@ -68,7 +68,7 @@ def test_every_call_gets_its_own_idempotency_key_or_the_callers(fault):
 
 def test_a_timed_out_post_is_not_sent_again_unless_the_caller_allows(fault):
     fault.script(delay(3.0), delay(3.0))
-    with pytest.raises(RemoteUnavailableError, match="timed out|within 1s"):
+    with pytest.raises(RemoteUnavailableError, match=r"within 1s"):
         client(fault, timeout_s=1.0).chat({"messages": MESSAGES})
     assert len(fault.received) == 1
 
@@ -87,8 +87,8 @@ def test_429_is_not_a_breaker_failure_and_keeps_its_retry_after(fault):
 
 @pytest.mark.parametrize("usage", ['"12"', "[1]", '{"completion_tokens": "3"}'])
 def test_malformed_answers_are_retried_then_unavailable(fault, usage):
-    fault.script(default=Action("raw", body=(
-        '{"choices": [{"message": {"content": "x"}}], "usage": %s}' % usage).encode()))
+    answer = '{"choices": [{"message": {"content": "x"}}], "usage": ' + usage + "}"
+    fault.script(default=Action("raw", body=answer.encode()))
     with pytest.raises(RemoteUnavailableError, match="usage"):
         client(fault, retry=RetryPolicy(max_retries=1, backoff_base_s=0.01)).chat(
             {"messages": MESSAGES})

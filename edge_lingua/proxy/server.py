@@ -20,10 +20,11 @@ from typing import Any
 import h11
 import uvicorn
 from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from edge_lingua.errors import InvalidArgumentError
-from edge_lingua.proxy.app import create_app
+from edge_lingua.proxy.app import create_app, error_response
 from edge_lingua.proxy.config import Limits, ProxyConfig
 
 
@@ -43,9 +44,25 @@ class _Config(uvicorn.Config):
 
 
 class _Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline on each request head."""
+    """uvicorn's h11 protocol with a deadline on each request head, and a JSON 503 for
+    requests over the connection limit."""
 
     _header_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit, self.limit_concurrency = self.limit_concurrency, None
+        app = self.app
+
+        async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+            # This request's connection and task are counted already.
+            if limit is not None and (len(self.connections) > limit or len(self.tasks) > limit):
+                await error_response(503, f"the proxy is at its limit of {limit} connections",
+                                     "server_busy", close=True)(scope, receive, send)
+            else:
+                await app(scope, receive, send)
+
+        self.app = limited
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
