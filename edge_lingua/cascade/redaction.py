@@ -226,9 +226,12 @@ def _key_spans(text: str) -> list[Span]:
     spans = [m.span() for m in OWN_KEYS.finditer(text)]
     for pattern, check in _detectors():
         for match in pattern.finditer(text):
-            group = 1 if pattern.groups else 0
-            start, end = match.span(group)
-            end += _TOKEN_TAIL.match(text, end).end() - end if group == 0 else 0
+            start, end = match.span()
+            secret = match.group(pattern.groups) if pattern.groups else None
+            if secret is not None and len(secret) >= 16:  # a keyword pattern: keep the name
+                start, end = match.span(pattern.groups)
+            else:
+                end = _TOKEN_TAIL.match(text, end).end()
             if check is None or check(text[start:end]):
                 spans.append((start, end))
     spans.extend(m.span(2) for m in ASSIGNED_SECRET.finditer(text)
