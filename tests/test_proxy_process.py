@@ -20,7 +20,9 @@ pytestmark = pytest.mark.timeout(240)
 
 TOKENIZER = REPO / "edge_lingua" / "models" / "default" / "tokenizer.json"
 RSS_LIMIT_KB = 400 * 1024
-VOCAB = ["the", "ducks", "lay", "eggs", "every", "day", "she", "eats", "three", "for", "breakfast", "and", "bakes", "muffins", "for", "her", "friends", "at", "the", "market", "selling", "each", "fresh", "egg", "for", "two", "dollars"]
+VOCAB = ("the", "ducks", "lay", "eggs", "every", "day", "she", "eats", "three", "for",
+         "breakfast", "and", "bakes", "muffins", "her", "friends", "at", "market", "selling",
+         "each", "fresh", "egg", "two", "dollars")
 
 
 def serve(fault: FaultServer, log: Path, *options: str, env: dict | None = None
