@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     modes = run(args.words, args.requests)
     result = {
-        "command": "python -m benchmarks.proxy " + " ".join(argv or sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks.proxy", *(argv or sys.argv[1:])]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "words": args.words, "requests_per_client": args.requests,
         "modes": modes,
