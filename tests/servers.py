@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
+UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"  # the key proxies under test send upstream
 
 
 def free_port() -> int:

@@ -15,53 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from edge_lingua.cascade import CircuitBreaker, Ledger, RemoteClient, RetryPolicy
-from edge_lingua.cascade.prompt import tokenizer_counter
+from edge_lingua.cascade import RemoteClient
 from edge_lingua.cascade.redaction import Redactor
 from edge_lingua.proxy import Limits, ProxyConfig, ProxyServer
-from tests.servers import Action, FaultServer, delay, status
+from tests.servers import UPSTREAM_KEY, Action, delay, status
+from tests.test_proxy_server import CLIENT_TOKEN, DOCUMENT, QUESTION
 
 openai = pytest.importorskip("openai", reason="the openai client is a test dependency")
 anthropic = pytest.importorskip("anthropic", reason="the anthropic client is a test dependency")
 
 pytestmark = pytest.mark.timeout(120)
 
-UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"
-CLIENT_TOKEN = "proxy-client-token-42"
-DOCUMENT = (
-    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
-    "muffins for her friends every day with four. She sells the remainder at the farmers' "
-    "market daily for $2 per fresh duck egg. "
-) * 4
-QUESTION = "How much in dollars does she make every day at the farmers' market?"
 MESSAGES = [{"role": "system", "content": DOCUMENT}, {"role": "user", "content": QUESTION}]
-
-
-@pytest.fixture
-def proxy_for(compressor, tmp_path):
-    servers = []
-
-    def start(upstream: FaultServer, limits: Limits | None = None, anthropic_api: bool = False,
-              timeout_s: float = 1.0, **overrides) -> tuple[ProxyServer, Ledger]:
-        ledger = Ledger(tmp_path / f"ledger{len(servers)}.sqlite")
-
-        def remote(auth: str) -> RemoteClient:
-            return RemoteClient(upstream.url, api_key=UPSTREAM_KEY, timeout_s=timeout_s,
-                                auth=auth, retry=RetryPolicy(max_retries=2, backoff_base_s=0.01),
-                                breaker=CircuitBreaker(failure_threshold=3, reset_after_s=60))
-
-        options = {"upstream": remote("bearer"), "compressor": compressor, "ledger": ledger,
-                   "rate": 0.5, "count": tokenizer_counter(compressor.bundle.tokenizer_path),
-                   "limits": limits or Limits(), **overrides}
-        if anthropic_api:
-            options["anthropic"] = remote("x-api-key")
-        server = ProxyServer(ProxyConfig(**options), port=0).start()
-        servers.append(server)
-        return server, ledger
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def post(proxy: ProxyServer, body: bytes | dict, path: str = "/v1/chat/completions",
@@ -287,7 +252,7 @@ def test_log_lines_escape_control_characters_and_never_hold_bodies(fault, proxy_
 def test_upstream_429_reaches_the_client_with_retry_after_and_spares_the_breaker(fault,
                                                                                proxy_for):
     fault.script(default=status(429, retry_after="120"))
-    proxy, _ = proxy_for(fault)
+    proxy, _ = proxy_for(fault, breaker_threshold=3)
     for _ in range(4):  # the breaker opens after 3 failures; 429s are not failures
         code, headers, answer = post(proxy, {"model": "m", "messages": MESSAGES})
         assert code == 429 and headers["retry-after"] == "120"
@@ -297,7 +262,7 @@ def test_upstream_429_reaches_the_client_with_retry_after_and_spares_the_breaker
 
 
 def test_timed_out_post_is_retried_only_under_the_clients_idempotency_key(fault, proxy_for):
-    proxy, _ = proxy_for(fault)
+    proxy, _ = proxy_for(fault, timeout_s=1.0)
     fault.script(delay(1.5))
     code, _, answer = post(proxy, {"model": "m", "messages": MESSAGES})
     assert code == 502 and "not sent again" in answer["error"]["message"]

@@ -71,9 +71,7 @@ def chat(body: Mapping[str, Any], limits: Limits) -> None:
     chars = 0
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
-        _object(message, where)
-        _string(message.get("role"), f"{where}.role")
-        _marks(message, where)
+        _message(message, where)
         for key in ("name", "tool_call_id"):
             if key in message and message[key] is not None:
                 _string(message[key], f"{where}.{key}")
@@ -98,8 +96,7 @@ def responses(body: Mapping[str, Any], limits: Limits) -> None:
             _object(item, where)
             if item.get("type", "message") != "message":
                 continue
-            _string(item.get("role"), f"{where}.role")
-            _marks(item, where)
+            _message(item, where)
             chars += _content(item.get("content"), f"{where}.content", RESPONSES_TEXT_TYPES)
     _check_chars(chars, limits)
 
@@ -116,9 +113,7 @@ def messages(body: Mapping[str, Any], limits: Limits) -> None:
             chars += _content(system, "system", ("text",))
     for i, message in enumerate(_messages(body, "messages", limits)):
         where = f"messages[{i}]"
-        _object(message, where)
-        _string(message.get("role"), f"{where}.role")
-        _marks(message, where)
+        _message(message, where)
         chars += _content(message.get("content"), f"{where}.content", ("text",))
     _check_chars(chars, limits)
 
@@ -141,6 +136,13 @@ def _messages(body: Mapping[str, Any], key: str, limits: Limits) -> list[Any]:
         raise RequestTooLargeError(key, f"has {len(value)} entries; the limit is "
                                         f"{limits.max_messages}")
     return value
+
+
+def _message(value: Any, where: str) -> None:
+    """A message or message item: an object with a string role and valid marks."""
+    _object(value, where)
+    _string(value.get("role"), f"{where}.role")
+    _marks(value, where)
 
 
 def _content(value: Any, where: str, text_types: tuple[str, ...], nullable: bool = False) -> int:
