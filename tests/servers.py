@@ -334,7 +334,8 @@ class FaultServer:
     def __init__(self, upstream: str | None = None) -> None:
         self.state = _State(upstream=upstream)
         self._httpd = _FaultHTTPServer(("127.0.0.1", 0), self.state)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     @property
     def url(self) -> str:

@@ -5,6 +5,7 @@ the official ``openai`` and ``anthropic`` clients."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -175,6 +176,36 @@ def test_after_an_early_error_the_body_is_not_parsed_as_the_next_request(fault, 
     assert received.count(b"HTTP/1.1 ") == 1
     assert b'"error"' in received
     assert "078-05-1120" not in caplog.text and fault.received == []
+
+
+@pytest.mark.parametrize(("request_bytes", "code"), [
+    (b"NOT AN HTTP REQUEST\r\n\r\n", 400),
+    (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nine\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+], ids=["garbage", "bad-length", "huge-head"])
+def test_unparseable_or_oversized_http_gets_a_json_error(fault, proxy_for, request_bytes, code):
+    proxy, _ = proxy_for(fault, limits=Limits(max_header_bytes=16_384))
+    received, _ = raw_exchange(proxy, request_bytes)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % code) and b"application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == code
+
+
+def test_a_request_head_arriving_in_pieces_is_limited_too(fault, proxy_for):
+    proxy, _ = proxy_for(fault, limits=Limits(max_header_bytes=1024))
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(40):
+                sock.sendall(b"X-Part: " + b"a" * 100 + b"\r\n")
+                time.sleep(0.005)
+        except OSError:
+            pass  # the server may close before all pieces are sent
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(4096):
+                data += chunk
+    assert data.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431"))
 
 
 def test_slow_headers_are_cut_off_within_the_header_timeout(fault, proxy_for):

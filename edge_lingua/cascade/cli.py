@@ -23,7 +23,7 @@ LIMIT_OPTIONS = (
     ("keep_alive_s", float, "seconds an idle keep-alive connection stays open"),
     ("max_connections", int, "connections and requests at once; more get 503"),
     ("max_body_bytes", int, "largest request body; larger gets 413"),
-    ("max_header_bytes", int, "largest request head; larger gets 400"),
+    ("max_header_bytes", int, "largest request head; larger gets 431"),
     ("max_messages", int, "most messages or input items in a request; more get 413"),
     ("max_chars", int, "most characters of text in a request; more get 413"),
     ("max_depth", int, "deepest JSON nesting of a request; deeper gets 400"),

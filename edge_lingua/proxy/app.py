@@ -108,6 +108,29 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+class HeadLimit:
+    """ASGI middleware: 431 (connection closed) for a request head over ``max_bytes``.
+
+    uvicorn's h11 limit catches heads that arrive in pieces; this catches one that arrives
+    whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self.max_bytes:
+                response = error_response(431, f"the request head is over the limit of "
+                                               f"{self.max_bytes} bytes", "request_too_large",
+                                          "headers", close=True)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class AccessLog:
     """ASGI middleware: one line per request (client, method, path, status, time), escaped.
 
@@ -251,7 +274,8 @@ def create_app(config: ProxyConfig, extra_routes: Sequence[BaseRoute] = (),
     ]
     app = Starlette(routes=routes, lifespan=proxy.lifespan,
                     exception_handlers={HTTPException: _http_exception})
-    return AccessLog(BearerAuth(app, config.client_token, public_paths))
+    return AccessLog(HeadLimit(BearerAuth(app, config.client_token, public_paths),
+                               config.limits.max_header_bytes))
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -26,7 +26,7 @@ class Limits:
     * ``max_connections`` – connections and requests in progress at once; more get 503.
     * ``max_body_bytes`` – larger bodies get 413 (checked on ``Content-Length`` and while
       reading a chunked body).
-    * ``max_header_bytes`` – larger request heads get 400.
+    * ``max_header_bytes`` – larger request heads get 431 (400 when they come in pieces).
     * ``max_messages`` – more messages (or input items) than this get 413.
     * ``max_chars`` – more characters of text in one request than this get 413.
     * ``max_depth`` – JSON nested deeper than this gets 400.
