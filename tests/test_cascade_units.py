@@ -272,7 +272,8 @@ def test_ledger_latency_is_wall_clock_of_its_entries(tmp_path):
 
 def test_cascade_import_stays_light():
     code = ("import sys, edge_lingua.cascade, edge_lingua.proxy, edge_lingua.cascade.cli; "
-            "print(sorted(m for m in ('llama_cpp', 'torch', 'transformers', 'optimum') "
+            "print(sorted(m for m in ('llama_cpp', 'torch', 'transformers', 'optimum', "
+            "'phonenumbers', 'stdnum', 'detect_secrets') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=Path(REPO))
