@@ -151,7 +151,8 @@ class Ledger:
         columns = ", ".join(row)
         with self._db() as db:  # a drained request is counted once, whoever records it
             db.execute(
-                f"INSERT OR IGNORE INTO ledger ({columns}) VALUES ({', '.join('?' * len(row))})",
+                f"INSERT INTO ledger ({columns}) VALUES ({', '.join('?' * len(row))}) "
+                "ON CONFLICT DO NOTHING",  # only the unique drained id; NOT NULL still raises
                 tuple(row.values()),
             )
 
