@@ -66,6 +66,18 @@ class InputEncodingError(InvalidInputError):
     """Input bytes are not valid UTF-8."""
 
 
+class InvalidFieldError(InvalidArgumentError):
+    """A field of a request body is malformed; ``field`` names it (``messages[2].pins``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"'{field}' {message}")
+        self.field = field
+
+
+class RequestTooLargeError(InvalidFieldError):
+    """A request is over one of the proxy's size limits (body, messages, characters)."""
+
+
 # --- execution ---------------------------------------------------------------
 class ProviderError(EdgeLinguaError):
     """No usable onnxruntime execution provider could run the model."""
@@ -132,3 +144,21 @@ class RemoteRequestError(RemoteError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class RemoteRateLimitedError(RemoteUnavailableError):
+    """The remote answered 429 until the retries ran out; ``retry_after`` is its advice."""
+
+    def __init__(self, message: str, body: bytes = b"", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = 429
+        self.body = body
+        self.retry_after = retry_after
+
+
+class MissingDependencyError(CascadeError):
+    """A package of the ``cascade`` extra that this feature needs is not installed."""
+
+
+class StorageError(CascadeError):
+    """A ledger or queue file cannot be created, opened or written."""

@@ -52,3 +52,35 @@ def fault():
 
     with FaultServer() as server:
         yield server
+
+
+@pytest.fixture
+def proxy_for(compressor, tmp_path):
+    """Start in-process proxies (``ProxyServer`` on a free port) in front of a fault server;
+    each returns ``(server, ledger)``; all are stopped at the end of the test."""
+    from edge_lingua.cascade import CircuitBreaker, Ledger, RemoteClient, RetryPolicy
+    from edge_lingua.cascade.prompt import tokenizer_counter
+    from edge_lingua.proxy import ProxyConfig, ProxyServer
+    from tests.servers import UPSTREAM_KEY
+
+    servers = []
+
+    def start(upstream, *, timeout_s: float = 2.0, breaker_threshold: int = 20,
+              anthropic_api: bool = False, **overrides):
+        ledger = Ledger(tmp_path / f"ledger{len(servers)}.sqlite")
+
+        def remote(auth: str) -> RemoteClient:
+            return RemoteClient(upstream.url, api_key=UPSTREAM_KEY, timeout_s=timeout_s,
+                                auth=auth, retry=RetryPolicy(max_retries=2, backoff_base_s=0.01),
+                                breaker=CircuitBreaker(breaker_threshold, reset_after_s=60))
+
+        options = {"upstream": remote("bearer"), "compressor": compressor, "ledger": ledger,
+                   "rate": 0.4, "count": tokenizer_counter(compressor.bundle.tokenizer_path),
+                   "anthropic": remote("x-api-key") if anthropic_api else None, **overrides}
+        server = ProxyServer(ProxyConfig(**options), port=0).start()
+        servers.append(server)
+        return server, ledger
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
+UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"  # the key proxies under test send upstream
 
 
 def free_port() -> int:
@@ -45,13 +46,15 @@ class Action:
     kind: ``ok`` (answer, echoing the received text), ``delay`` (sleep ``seconds`` then
     answer), ``status`` (reply ``status`` with an error body, ``Retry-After`` if given),
     ``drop`` (close the connection without a reply), ``garbage`` (200 with broken JSON),
-    ``forward`` (pass the request to the upstream URL and relay its answer).
+    ``forward`` (pass the request to the upstream URL and relay its answer), ``raw``
+    (200 with ``body`` as the JSON answer).
     """
 
     kind: str
     seconds: float = 0.0
     status: int = 200
     retry_after: str | None = None
+    body: bytes = b""
 
 
 OK = Action("ok")
@@ -109,6 +112,104 @@ def echo_answer(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _texts(value: Any) -> list[str]:
+    """Every text of a content field: a string, or the ``text`` of each part."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [p.get("text", "") for p in value if isinstance(p, dict) and "text" in p]
+    return []
+
+
+def responses_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI Responses answer whose output text is all text the request carried."""
+    texts = _texts(body.get("instructions"))
+    value = body.get("input")
+    items = [{"content": value}] if isinstance(value, str) else value or []
+    for item in items:
+        texts.extend(_texts(item.get("content")))
+    text = "\n".join(texts)
+    return {
+        "id": "resp_echo", "object": "response", "created_at": int(time.time()),
+        "status": "completed", "model": body.get("model", "echo"),
+        "output": [{"type": "message", "id": "msg_echo", "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+        "usage": {"input_tokens": len(text.split()), "output_tokens": 3,
+                  "total_tokens": len(text.split()) + 3},
+    }
+
+
+def messages_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic Messages answer whose text is all text the request carried."""
+    texts = _texts(body.get("system"))
+    for message in body.get("messages", []):
+        texts.extend(_texts(message.get("content")))
+    text = "\n".join(texts)
+    return {
+        "id": "msg_echo", "type": "message", "role": "assistant",
+        "model": body.get("model", "echo"), "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": len(text.split()), "output_tokens": 3},
+    }
+
+
+def _event(name: str | None, data: dict[str, Any]) -> bytes:
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+def _responses_events(answer: dict[str, Any]) -> list[bytes]:
+    text = answer["output"][0]["content"][0]["text"]
+    started = {**answer, "status": "in_progress", "output": []}
+    item = {**answer["output"][0], "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    events = [
+        _event("response.created", {"type": "response.created", "response": started,
+                                    "sequence_number": 0}),
+        _event("response.output_item.added", {"type": "response.output_item.added",
+                                              "output_index": 0, "item": item,
+                                              "sequence_number": 0}),
+        _event("response.content_part.added", {"type": "response.content_part.added",
+                                               "item_id": "msg_echo", "output_index": 0,
+                                               "content_index": 0, "part": part,
+                                               "sequence_number": 0}),
+    ]
+    for i, word in enumerate(text.split(" ")):
+        events.append(_event("response.output_text.delta", {
+            "type": "response.output_text.delta", "item_id": "msg_echo", "output_index": 0,
+            "content_index": 0, "delta": word if i == 0 else " " + word,
+            "sequence_number": i + 1}))
+    events.append(_event("response.completed", {"type": "response.completed",
+                                                "response": answer,
+                                                "sequence_number": len(events)}))
+    return events
+
+
+def _messages_events(answer: dict[str, Any]) -> list[bytes]:
+    text = answer["content"][0]["text"]
+    start = {**answer, "content": [], "stop_reason": None,
+             "usage": {"input_tokens": answer["usage"]["input_tokens"], "output_tokens": 0}}
+    events = [_event("message_start", {"type": "message_start", "message": start}),
+              _event("content_block_start", {"type": "content_block_start", "index": 0,
+                                             "content_block": {"type": "text", "text": ""}})]
+    for i, word in enumerate(text.split(" ")):
+        events.append(_event("content_block_delta", {
+            "type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": word if i == 0 else " " + word}}))
+    events += [_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               _event("message_delta", {"type": "message_delta",
+                                        "delta": {"stop_reason": "end_turn",
+                                                  "stop_sequence": None},
+                                        "usage": {"output_tokens": 3}}),
+               _event("message_stop", {"type": "message_stop"})]
+    return events
+
+
+MODELS = {"object": "list", "data": [{"id": "echo-1", "object": "model", "created": 0,
+                                      "owned_by": "fault-server"}]}
+
+
 def _sse_chunks(answer: dict[str, Any]) -> list[bytes]:
     head = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
             "model": answer["model"]}
@@ -158,22 +259,38 @@ class _FaultHandler(BaseHTTPRequestHandler):
             self.send_response(200)
             self._send_body(b'{"choices": [{"message": {"content": "trunc', "application/json")
             return
+        if action.kind == "raw":
+            self.send_response(200)
+            self._send_body(action.body, "application/json")
+            return
         if action.kind == "forward":
             self._forward(raw)
             return
-        answer = echo_answer(body)
+        if self.path.endswith("/responses"):
+            answer, events = responses_answer(body), _responses_events
+        elif self.path.endswith("/messages"):
+            answer, events = messages_answer(body), _messages_events
+        else:
+            answer, events = echo_answer(body), _sse_chunks
         if body.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for event in _sse_chunks(answer):
+            for event in events(answer):
                 self.wfile.write(f"{len(event):X}\r\n".encode() + event + b"\r\n")
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             return
         self.send_response(200)
         self._send_body(json.dumps(answer).encode(), "application/json")
+
+    def do_GET(self) -> None:
+        with self.server.state.lock:
+            self.server.state.received.append(
+                Received(self.path, dict(self.headers), {}, time.monotonic()))
+        self.send_response(200)
+        self._send_body(json.dumps(MODELS).encode(), "application/json")
 
     def _send_body(self, data: bytes, content_type: str) -> None:
         self.send_header("Content-Type", content_type)
@@ -217,7 +334,8 @@ class FaultServer:
     def __init__(self, upstream: str | None = None) -> None:
         self.state = _State(upstream=upstream)
         self._httpd = _FaultHTTPServer(("127.0.0.1", 0), self.state)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     @property
     def url(self) -> str:

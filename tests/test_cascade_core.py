@@ -71,9 +71,12 @@ def test_escalation_sends_the_compressed_prompt_and_records_it(fault, compressor
 def test_nothing_personal_leaves_the_device_when_redacting(fault, compressor):
     cascade = Cascade(remote=remote(fault), compressor=compressor, redactor=Redactor(),
                       policy=Policy(rate=0.9))
-    cascade.ask(question(email=" Write to ann.lee@corp.example or +1 415 555 0132."))
-    wire = json.dumps(fault.received[0].body)
+    cascade.ask(question(email=" Write to ann.lee@corp.example or +1 415 555 0132."),
+                user="ann.lee@corp.example", metadata={"card": "4111 1111 1111 1111"})
+    sent = fault.received[0].body
+    wire = json.dumps(sent)
     assert "ann.lee@corp.example" not in wire and "555 0132" not in wire
+    assert "4111" not in wire and sent["user"] == "[EMAIL]"
 
 
 def test_remote_down_without_local_model_or_deferral_raises(fault, compressor, tmp_path):

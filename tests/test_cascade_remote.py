@@ -8,15 +8,16 @@ import time
 
 import pytest
 
-from edge_lingua.cascade.breaker import OPEN, CircuitBreaker
+from edge_lingua.cascade.breaker import CLOSED, OPEN, CircuitBreaker
 from edge_lingua.cascade.remote import RemoteClient, RetryPolicy
 from edge_lingua.errors import (
     CircuitOpenError,
     InvalidArgumentError,
+    RemoteRateLimitedError,
     RemoteRequestError,
     RemoteUnavailableError,
 )
-from tests.servers import DROP, GARBAGE, OK, FaultServer, delay, status
+from tests.servers import DROP, GARBAGE, OK, Action, FaultServer, delay, status
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,14 +44,55 @@ def test_success_sends_key_model_and_payload(fault):
 
 
 @pytest.mark.parametrize(
-    "failure", [status(500), status(502), status(503), status(429), DROP, GARBAGE, delay(3.0)],
-    ids=["500", "502", "503", "429", "dropped", "garbage-json", "timeout"],
+    "failure", [status(500), status(502), status(503), status(429), status(408), status(504),
+                DROP, GARBAGE, delay(3.0)],
+    ids=["500", "502", "503", "429", "408", "504", "dropped", "garbage-json", "timeout"],
 )
 def test_transient_failures_are_retried_until_success(fault, failure):
     fault.script(failure, failure)
-    reply = client(fault, timeout_s=1.0).chat({"messages": MESSAGES})
+    reply = client(fault, timeout_s=1.0).chat({"messages": MESSAGES}, retry_timeouts=True)
     assert reply.attempts == 3
     assert len(fault.received) == 3
+    keys = {r.headers["Idempotency-Key"] for r in fault.received}
+    assert len(keys) == 1 and len(keys.pop()) >= 16  # one key, reused on every retry
+
+
+def test_every_call_gets_its_own_idempotency_key_or_the_callers(fault):
+    remote = client(fault)
+    remote.chat({"messages": MESSAGES})
+    remote.chat({"messages": MESSAGES})
+    remote.chat({"messages": MESSAGES}, idempotency_key="request-7")
+    keys = [r.headers.get("Idempotency-Key") for r in fault.received]
+    assert keys[0] and keys[1] and keys[0] != keys[1] and keys[2] == "request-7"
+
+
+def test_a_timed_out_post_is_not_sent_again_unless_the_caller_allows(fault):
+    fault.script(delay(3.0), delay(3.0))
+    with pytest.raises(RemoteUnavailableError, match=r"within 1s"):
+        client(fault, timeout_s=1.0).chat({"messages": MESSAGES})
+    assert len(fault.received) == 1
+
+
+def test_429_is_not_a_breaker_failure_and_keeps_its_retry_after(fault):
+    fault.script(default=status(429, retry_after="120"))
+    breaker = CircuitBreaker(failure_threshold=1, reset_after_s=60)
+    remote = client(fault, breaker=breaker)
+    for _ in range(3):
+        with pytest.raises(RemoteRateLimitedError) as info:
+            remote.chat({"messages": MESSAGES})
+        assert info.value.retry_after == 120 and info.value.status == 429
+        assert b"injected 429" in info.value.body
+    assert breaker.state == CLOSED and len(fault.received) == 3  # Retry-After over the limit
+
+
+@pytest.mark.parametrize("usage", ['"12"', "[1]", '{"completion_tokens": "3"}'])
+def test_malformed_answers_are_retried_then_unavailable(fault, usage):
+    answer = '{"choices": [{"message": {"content": "x"}}], "usage": ' + usage + "}"
+    fault.script(default=Action("raw", body=answer.encode()))
+    with pytest.raises(RemoteUnavailableError, match="usage"):
+        client(fault, retry=RetryPolicy(max_retries=1, backoff_base_s=0.01)).chat(
+            {"messages": MESSAGES})
+    assert len(fault.received) == 2
 
 
 def test_retry_after_is_honoured(fault):

@@ -108,18 +108,21 @@ def test_wrong_client_token_is_refused(stack):
     assert len(stack["wire"].received) == before
 
 
-def test_ledger_command_and_logs_after_the_session(stack):
+def test_ledger_command_and_logs_after_a_request(stack):
+    # its own request, so the test holds in any order (pytest-randomly)
+    client(stack).chat.completions.create(model="gemma-3-270m", messages=MESSAGES, max_tokens=2,
+                                          temperature=0)
     deadline = time.monotonic() + 10
     out = None
     while time.monotonic() < deadline:
         out = subprocess.run([sys.executable, "-m", "edge_lingua.cli", "ledger",
                               str(stack["ledger"]), "--json"], capture_output=True, text=True,
                              timeout=60, cwd=REPO)
-        if out.returncode == 0 and json.loads(out.stdout)["total"]["requests"] >= 2:
+        if out.returncode == 0 and json.loads(out.stdout)["total"]["requests"] >= 1:
             break
         time.sleep(0.2)
     summary = json.loads(out.stdout)
-    assert summary["routes"]["proxy"]["requests"] >= 2
+    assert summary["routes"]["proxy"]["requests"] >= 1
     assert summary["total"]["saved_tokens"] > 0
     log = stack["log"].read_text(errors="replace")
     assert "POST /v1/chat/completions" in log  # the proxy does log its requests ...

@@ -12,16 +12,13 @@ import time
 
 import pytest
 
-from edge_lingua.cascade import CircuitBreaker, Ledger, RemoteClient, RetryPolicy
-from edge_lingua.cascade.prompt import tokenizer_counter
-from edge_lingua.proxy import ProxyConfig, ProxyServer, mark_scope
-from tests.servers import DROP, GARBAGE, REPO, FaultServer, status
+from edge_lingua.proxy import ProxyServer, mark_scope
+from tests.servers import DROP, GARBAGE, REPO, UPSTREAM_KEY, status
 
 openai = pytest.importorskip("openai", reason="the openai client is a test dependency")
 
 pytestmark = pytest.mark.timeout(90)
 
-UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"
 CLIENT_TOKEN = "proxy-client-token-42"
 DOCUMENT = (
     "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
@@ -33,26 +30,6 @@ MESSAGES = [
     {"role": "system", "content": "You answer math questions. " + DOCUMENT},
     {"role": "user", "content": QUESTION},
 ]
-
-
-@pytest.fixture
-def proxy_for(compressor, tmp_path):
-    servers = []
-
-    def start(upstream: FaultServer, **overrides) -> tuple[ProxyServer, Ledger]:
-        ledger = Ledger(tmp_path / f"ledger{len(servers)}.sqlite")
-        remote = RemoteClient(upstream.url, api_key=UPSTREAM_KEY, timeout_s=2.0,
-                              retry=RetryPolicy(max_retries=2, backoff_base_s=0.01),
-                              breaker=CircuitBreaker(failure_threshold=20, reset_after_s=60))
-        options = {"upstream": remote, "compressor": compressor, "ledger": ledger, "rate": 0.4,
-                   "count": tokenizer_counter(compressor.bundle.tokenizer_path), **overrides}
-        server = ProxyServer(ProxyConfig(**options), port=0).start()
-        servers.append(server)
-        return server, ledger
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def client(proxy: ProxyServer, key: str = "unused") -> openai.OpenAI:
@@ -146,7 +123,7 @@ def test_extension_field_turns_compression_off_and_is_not_forwarded(fault, proxy
 
 def test_bad_requests_get_openai_style_errors(fault, proxy_for):
     proxy, _ = proxy_for(fault)
-    host, port = proxy.httpd.server_address[:2]
+    host, port = proxy.address
 
     def post(path: str, data: bytes) -> tuple[int, dict]:
         connection = http.client.HTTPConnection(host, port, timeout=10)

@@ -11,9 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from edge_lingua.errors import InvalidArgumentError
+from edge_lingua.proxy.config import Limits
 
 DEFAULT_UPSTREAM_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
 DEFAULT_CLIENT_TOKEN_ENV = "EDGE_LINGUA_PROXY_TOKEN"
+# Limits fields that are serve options: (field, type, help).
+LIMIT_OPTIONS = (
+    ("header_timeout_s", float, "seconds a client has to send a request head"),
+    ("body_timeout_s", float, "seconds a client has to send a request body"),
+    ("keep_alive_s", float, "seconds an idle keep-alive connection stays open"),
+    ("max_connections", int, "connections and requests at once; more get 503"),
+    ("max_body_bytes", int, "largest request body; larger gets 413"),
+    ("max_header_bytes", int, "largest request head; larger gets 431"),
+    ("max_messages", int, "most messages or input items in a request; more get 413"),
+    ("max_chars", int, "most characters of text in a request; more get 413"),
+    ("max_depth", int, "deepest JSON nesting of a request; deeper gets 400"),
+    ("workers", int, "requests redacted and compressed at once"),
+)
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +52,17 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--tokenizer",
                        help="tokenizer.json used to count tokens (default: the bundle's)")
     serve.add_argument("--redact", action="store_true",
-                       help="redact e-mail addresses, phone numbers and API keys")
+                       help="redact keys, e-mail addresses, card numbers, IBANs and phone "
+                            "numbers before compressing (see the README's pattern list)")
+    serve.add_argument("--redact-pattern", action="append", default=[], metavar="NAME=REGEX",
+                       help="also redact this app pattern as [NAME] (repeatable; implies "
+                            "--redact)")
+    serve.add_argument("--anthropic-upstream",
+                       help="base URL of an Anthropic-compatible API for POST /v1/messages, "
+                            "e.g. https://api.anthropic.com/v1")
+    serve.add_argument("--anthropic-key-env", default=DEFAULT_ANTHROPIC_KEY_ENV,
+                       help="environment variable holding the Anthropic API key "
+                            f"(default: {DEFAULT_ANTHROPIC_KEY_ENV})")
     serve.add_argument("--ledger", help="SQLite file recording every request")
     serve.add_argument("--prices", help="JSON price table for the ledger's cost estimates")
     serve.add_argument("--upstream-key-env", default=DEFAULT_UPSTREAM_KEY_ENV,
@@ -49,7 +74,19 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--timeout", type=float, default=60.0,
                        help="upstream socket timeout in seconds (default: 60)")
     serve.add_argument("--retries", type=int, default=3, help="upstream retries (default: 3)")
+    serve.add_argument("--retry-timeouts", action="store_true",
+                       help="resend a POST whose answer timed out even when the client sent "
+                            "no Idempotency-Key (default: only with one)")
+    serve.add_argument("--breaker-threshold", type=int, default=5,
+                       help="consecutive upstream failures that open the circuit (default: 5)")
+    serve.add_argument("--breaker-cooldown", type=float, default=30.0,
+                       help="seconds the open circuit waits before a probe (default: 30)")
     serve.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    defaults = Limits()
+    for option, kind, help_text in LIMIT_OPTIONS:
+        serve.add_argument(f"--{option.replace('_', '-')}", type=kind,
+                           default=getattr(defaults, option),
+                           help=f"{help_text} (default: {getattr(defaults, option)})")
     serve.set_defaults(func=_serve)
 
     ledger = subparsers.add_parser("ledger", help="summarise a cascade or proxy ledger")
@@ -64,7 +101,9 @@ def _serve(args: argparse.Namespace) -> int:
     from edge_lingua.cascade.prompt import tokenizer_counter
     from edge_lingua.cascade.redaction import Redactor
     from edge_lingua.cascade.remote import RemoteClient, RetryPolicy
-    from edge_lingua.proxy.server import ProxyConfig, ProxyServer
+    from edge_lingua.proxy.config import ProxyConfig
+    from edge_lingua.proxy.logs import EscapingFormatter
+    from edge_lingua.proxy.server import ProxyServer
 
     if not 0 < args.port < 65536:
         raise InvalidArgumentError(f"--port must be in 1..65535, got {args.port}")
@@ -76,12 +115,22 @@ def _serve(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--target-token must be >= 1, got {args.target_token}")
     if args.no_compress and args.tokenizer is None:
         raise InvalidArgumentError("--no-compress needs --tokenizer to count tokens")
-    upstream = RemoteClient(
-        args.upstream, api_key=os.environ.get(args.upstream_key_env) or None,
-        timeout_s=args.timeout, retry=RetryPolicy(max_retries=args.retries),
-        breaker=CircuitBreaker(),
-    )
+    limits = Limits(**{option: getattr(args, option) for option, _, _ in LIMIT_OPTIONS})
+    retry = RetryPolicy(max_retries=args.retries, retry_timeouts=args.retry_timeouts)
+
+    def remote(url: str, key_env: str, auth: str) -> RemoteClient:
+        return RemoteClient(
+            url, api_key=os.environ.get(key_env) or None, timeout_s=args.timeout, retry=retry,
+            breaker=CircuitBreaker(args.breaker_threshold, args.breaker_cooldown), auth=auth,
+        )
+
+    upstream = remote(args.upstream, args.upstream_key_env, "bearer")
+    anthropic = (remote(args.anthropic_upstream, args.anthropic_key_env, "x-api-key")
+                 if args.anthropic_upstream else None)
+    patterns = dict(_pattern(p) for p in args.redact_pattern)
+    redactor = Redactor(patterns=patterns) if args.redact or patterns else None
     prices = PriceTable.load(args.prices) if args.prices else None
+    ledger = Ledger(args.ledger, prices) if args.ledger else None  # fail before the model loads
     client_token = os.environ.get(args.client_token_env) or None
     if args.host not in ("127.0.0.1", "localhost", "::1") and client_token is None:
         print(f"warning: serving on {args.host} with no client token (set "
@@ -91,31 +140,38 @@ def _serve(args: argparse.Namespace) -> int:
         from edge_lingua.compressor import Compressor
 
         compressor = Compressor.load(args.bundle, threads=args.threads)
-    count = tokenizer_counter(args.tokenizer or compressor.bundle.tokenizer_path)
+    count = tokenizer_counter(Path(args.tokenizer).expanduser() if args.tokenizer
+                              else compressor.bundle.tokenizer_path)
     config = ProxyConfig(
         upstream=upstream, count=count, compressor=compressor,
         rate=None if args.target_token is not None else args.rate,
         target_token=args.target_token, scope=args.scope, client_token=client_token,
-        redactor=Redactor() if args.redact else None,
-        ledger=Ledger(args.ledger, prices) if args.ledger else None,
+        redactor=redactor, ledger=ledger, limits=limits, anthropic=anthropic,
+        retry_timeouts=args.retry_timeouts,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         server = ProxyServer(config, host=args.host, port=args.port)
     except OSError as exc:
         raise InvalidArgumentError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     print(f"edge-lingua proxy on {server.url} -> {args.upstream}", file=sys.stderr, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.httpd.server_close()
+    server.serve_forever()
     return 0
+
+
+def _pattern(option: str) -> tuple[str, str]:
+    name, sep, regex = option.partition("=")
+    if not sep or not name or not regex:
+        raise InvalidArgumentError(f"--redact-pattern must be NAME=REGEX, got {option!r}")
+    return name, regex
 
 
 def _ledger(args: argparse.Namespace) -> int:
     from edge_lingua.cascade.ledger import Ledger, format_summary, summarise
 
-    path = Path(args.db)
+    path = Path(args.db).expanduser()
     if not path.is_file():
         raise InvalidArgumentError(f"no ledger at {path}")
     summary = summarise(Ledger(path).rows())

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,8 +22,8 @@ from edge_lingua.cascade.prompt import (
     prepare,
     tokenizer_counter,
 )
-from edge_lingua.cascade.queue import DeferredQueue
-from edge_lingua.cascade.redaction import Redactor
+from edge_lingua.cascade.queue import DeferredQueue, new_owner
+from edge_lingua.cascade.redaction import STRUCTURAL_KEYS, Redactor
 from edge_lingua.cascade.remote import RemoteClient
 from edge_lingua.errors import (
     InvalidArgumentError,
@@ -109,7 +109,7 @@ class Cascade:
         self.queue = queue
         self.ledger = ledger
         self._count = _counter(tokenizer, compressor)
-        self._drain_lock = threading.Lock()
+        self._owner = new_owner()
 
     def ask(
         self,
@@ -141,6 +141,9 @@ class Cascade:
             rate=self.policy.rate, target_token=self.policy.target_token,
             force_tokens=self.policy.force_tokens, redactor=self.redactor,
         )
+        if self.redactor is not None:  # ``user`` and any other field leave the device too
+            params, redaction = self.redactor.redact_json(params, skip=STRUCTURAL_KEYS)
+            prepared = replace(prepared, redactions=_merged(prepared.redactions, redaction.counts))
         payload = {**params, "messages": prepared.messages, "max_tokens": max_tokens}
         assert self.remote is not None
         try:
@@ -169,31 +172,36 @@ class Cascade:
     def drain(self) -> list[CascadeResult]:
         """Send queued requests, oldest first, until the queue is empty or the remote fails.
 
-        A request the remote rejects (4xx) is marked failed; one it cannot take now stays
-        queued. Safe to call from several threads (one drains at a time).
+        Each request is claimed with a lease first (see :class:`DeferredQueue`), so several
+        threads, cascades or processes can drain one queue and each request goes out and is
+        recorded once. It is sent with its id as the Idempotency-Key. A request the remote
+        rejects (4xx) is marked failed; one it cannot take now goes back to the queue.
         """
         if self.queue is None or self.remote is None:
             return []
         done: list[CascadeResult] = []
-        with self._drain_lock:
-            for item in self.queue.pending():
-                started = time.perf_counter()
-                self.queue.attempted(item.id)
-                try:
-                    reply = self.remote.chat(item.payload)
-                except RemoteUnavailableError:
-                    break
-                except RemoteRequestError as exc:
-                    self.queue.fail(item.id, str(exc))
-                    continue
-                self.queue.complete(item.id, reply.body)
-                text, completion = _answer(reply.body)
-                latency = time.perf_counter() - started
-                original, sent = item.meta["original_tokens"], item.meta["sent_tokens"]
-                self._record(Entry(DRAINED, _model(reply.body, self.remote), original, sent,
-                                   completion, latency, request_id=item.id))
-                done.append(CascadeResult(DRAINED, text, original, sent, latency,
-                                          request_id=item.id, response=reply.body))
+        while (item := self.queue.claim(self._owner)) is not None:
+            started = time.perf_counter()
+            try:
+                reply = self.remote.chat(item.payload, idempotency_key=item.id,
+                                         retry_timeouts=True)
+            except RemoteUnavailableError:
+                self.queue.release(item.id, self._owner)
+                break
+            except RemoteRequestError as exc:
+                self.queue.fail(item.id, str(exc), self._owner)
+                continue
+            if not self.queue.complete(item.id, reply.body, self._owner):
+                log.warning("lease on deferred request %s ran out before its answer came; "
+                            "another drainer has it", item.id)
+                continue
+            text, completion = _answer(reply.body)
+            latency = time.perf_counter() - started
+            original, sent = item.meta["original_tokens"], item.meta["sent_tokens"]
+            self._record(Entry(DRAINED, _model(reply.body, self.remote), original, sent,
+                               completion, latency, request_id=item.id))
+            done.append(CascadeResult(DRAINED, text, original, sent, latency,
+                                      request_id=item.id, response=reply.body))
         return done
 
     def start_drainer(self, interval_s: float = 30.0) -> Drainer:
@@ -314,3 +322,7 @@ def _model(body: dict[str, Any], remote: RemoteClient) -> str | None:
 
 def _n(counts: dict[str, int]) -> int:
     return sum(counts.values())
+
+
+def _merged(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}

@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     request_id TEXT,
     error TEXT
 );
+CREATE UNIQUE INDEX IF NOT EXISTS ledger_answered_once ON ledger (request_id)
+    WHERE route = 'drained';
 """
 
 
@@ -87,7 +89,7 @@ class PriceTable:
     @classmethod
     def load(cls, path: str | Path) -> PriceTable:
         try:
-            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+            return cls.from_json(json.loads(store.resolve(path).read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidArgumentError(f"cannot read price table {path}: {exc}") from None
 
@@ -126,12 +128,12 @@ class Ledger:
     """Appends :class:`Entry` rows to a SQLite file and summarises them."""
 
     def __init__(self, path: str | Path, prices: PriceTable | None = None) -> None:
-        self.path = Path(path)
+        self.path = store.resolve(path)
         self.prices = prices or PriceTable()
-        store.create(self.path, _SCHEMA)
+        store.create(self.path, _SCHEMA, "ledger")
 
     def _db(self) -> AbstractContextManager[sqlite3.Connection]:
-        return store.connect(self.path)
+        return store.connect(self.path, what="ledger")
 
     def record(self, entry: Entry) -> None:
         if entry.route not in ROUTES:
@@ -147,9 +149,10 @@ class Ledger:
         row.update(ts=time.time(), saved_tokens=entry.saved_tokens, cost_usd=cost,
                    baseline_cost_usd=baseline)
         columns = ", ".join(row)
-        with self._db() as db:
+        with self._db() as db:  # a drained request is counted once, whoever records it
             db.execute(
-                f"INSERT INTO ledger ({columns}) VALUES ({', '.join('?' * len(row))})",
+                f"INSERT INTO ledger ({columns}) VALUES ({', '.join('?' * len(row))}) "
+                "ON CONFLICT DO NOTHING",  # only the unique drained id; NOT NULL still raises
                 tuple(row.values()),
             )
 

@@ -7,6 +7,8 @@ see :func:`compressible`). Inside a marked text, fenced code blocks, inline code
 pinned spans are never compressed; unmarked text is sent as written. All marked pieces of
 a request are compressed together in one compressor call, so ``rate`` / ``target_token``
 apply to them as a whole. The extension keys are removed before anything is sent.
+Redaction runs first, over every string of the messages (pins included), so compression
+never cuts a secret apart before the redactor sees it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 
 from tokenizers import Tokenizer
 
-from edge_lingua.cascade.redaction import Redactor
+from edge_lingua.cascade.redaction import STRUCTURAL_KEYS, Redactor
 from edge_lingua.errors import InvalidArgumentError
 from edge_lingua.result import CompressionResult
 
@@ -129,8 +131,12 @@ def prepare(
     force_tokens: Iterable[str] = (),
     redactor: Redactor | None = None,
 ) -> PreparedRequest:
-    """Compress the marked pieces of ``messages`` and redact the result."""
+    """Redact ``messages``, then compress their marked pieces."""
     checked = _checked(messages)
+    redactions: dict[str, int] = {}
+    if redactor is not None:
+        redacted, redaction = redactor.redact_json(checked, skip=STRUCTURAL_KEYS)
+        checked, redactions = redacted, redaction.counts
     per_message = [_pieces(m) for m in checked]
     flat = [p for parts in per_message for pieces in parts for p in pieces]
     original_text = "".join(p.text for p in flat)
@@ -152,7 +158,6 @@ def prepare(
     compress_s = time.perf_counter() - started
 
     out: list[dict[str, Any]] = []
-    redactions: dict[str, int] = {}
     sent_text: list[str] = []
     for message, parts in zip(checked, per_message, strict=True):
         texts = []
@@ -162,11 +167,6 @@ def prepare(
                 text = piece.text
                 if compressor and piece.compress and text.strip():
                     text = _keep_edges(text, next(compressed))
-                if redactor is not None:
-                    redaction = redactor.redact(text)
-                    text = redaction.text
-                    for kind, n in redaction.counts.items():
-                        redactions[kind] = redactions.get(kind, 0) + n
                 chunks.append(text)
             texts.append(chunks)
             sent_text.extend(chunks)

@@ -1,0 +1,473 @@
+"""The proxy under faults and load, on loopback: malformed bodies, limits, slow clients,
+unread bodies, log hygiene, upstream 429/timeouts/garbage, redaction before compression,
+200 requests from 20 threads, and the Responses, Messages and Models endpoints through
+the official ``openai`` and ``anthropic`` clients."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from edge_lingua.cascade import RemoteClient
+from edge_lingua.cascade.redaction import Redactor
+from edge_lingua.proxy import Limits, ProxyConfig, ProxyServer
+from tests.servers import UPSTREAM_KEY, Action, delay, status
+from tests.test_proxy_server import CLIENT_TOKEN, DOCUMENT, QUESTION
+
+openai = pytest.importorskip("openai", reason="the openai client is a test dependency")
+anthropic = pytest.importorskip("anthropic", reason="the anthropic client is a test dependency")
+
+pytestmark = pytest.mark.timeout(120)
+
+MESSAGES = [{"role": "system", "content": DOCUMENT}, {"role": "user", "content": QUESTION}]
+
+
+def post(proxy: ProxyServer, body: bytes | dict, path: str = "/v1/chat/completions",
+         headers: dict | None = None) -> tuple[int, dict, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    connection = http.client.HTTPConnection(*proxy.address, timeout=30)
+    try:
+        connection.request("POST", path, body=data,
+                           headers={"Content-Type": "application/json", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def raw_exchange(proxy: ProxyServer, data: bytes, wait_s: float = 5.0) -> tuple[bytes, float]:
+    """Send raw bytes, read until the server closes; what came back and how long it took."""
+    started = time.monotonic()
+    with socket.create_connection(proxy.address, timeout=wait_s) as sock:
+        sock.sendall(data)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return received, time.monotonic() - started
+
+
+def chat(content, **fields) -> dict:
+    return {"model": "m", "messages": [{"role": "user", "content": content, **fields}]}
+
+
+# --- malformed bodies: a 400 naming the field, never a dropped connection ------------------
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (chat("x", pins=5), "messages[0].pins"),
+        (chat("x", pins=None), "messages[0].pins"),
+        (chat("x", pins=[1, 2]), "messages[0].pins[0]"),
+        (chat("x", compress="false"), "messages[0].compress"),
+        ({**chat("x"), "edge_lingua": {"compress": "false"}}, "edge_lingua.compress"),
+        ({**chat("x"), "edge_lingua": {"rate": 2}}, "edge_lingua.rate"),
+        ({**chat("x"), "edge_lingua": {"target_token": "9"}}, "edge_lingua.target_token"),
+        ({**chat("x"), "edge_lingua": []}, "edge_lingua"),
+        ({"messages": "hi"}, "messages"),
+        ({"messages": []}, "messages"),
+        ({"messages": [5]}, "messages[0]"),
+        ({"messages": [{"content": "x"}]}, "messages[0].role"),
+        (chat(5), "messages[0].content"),
+        (chat([{"type": "text", "text": 5}]), "messages[0].content[0].text"),
+        (chat([{"type": "text", "text": "x", "pins": "x"}]), "messages[0].content[0].pins"),
+        (chat([7]), "messages[0].content[0]"),
+        ({**chat("x"), "stream": "yes"}, "stream"),
+        ({**chat("x"), "user": 5}, "user"),
+        (chat("x", tool_calls=[{"function": {"name": "f", "arguments": {}}}]),
+         "messages[0].tool_calls[0].function.arguments"),
+        (chat("x", name=3), "messages[0].name"),
+        ([1, 2], "body"),
+        (b"{nope", "body"),
+        (b"[" * 100_000 + b"]" * 100_000, "body"),
+        (b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "body"),
+        (json.dumps(chat("x", extra=[[[[[[[[[[[[]]]]]]]]]]]])).encode(), "body"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_every_malformed_field_is_a_400_naming_it(fault, proxy_for, body, field):
+    proxy, _ = proxy_for(fault, limits=Limits(max_depth=10))
+    code, _, answer = post(proxy, body)
+    assert code == 400, answer
+    assert answer["error"]["param"] == field
+    assert fault.received == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/responses", {"input": 5}, "input"),
+        ("/v1/responses", {"input": [{"role": "user", "content": [{"type": "input_text"}]}]},
+         "input[0].content[0].text"),
+        ("/v1/responses", {"input": "x", "instructions": 3}, "instructions"),
+        ("/v1/messages", {"messages": [{"role": "user", "content": None}]},
+         "messages[0].content"),
+        ("/v1/messages", {"messages": [{"role": "user", "content": "x"}], "system": 4}, "system"),
+    ],
+)
+def test_malformed_responses_and_messages_bodies_name_the_field(fault, proxy_for, path, body,
+                                                                 field):
+    proxy, _ = proxy_for(fault, anthropic_api=True)
+    code, _, answer = post(proxy, body, path)
+    assert code == 400 and answer["error"]["param"] == field
+
+
+def test_malformed_upstream_answer_is_a_502_with_a_message(fault, proxy_for):
+    fault.script(default=Action("raw", body=b'{"choices": [], "usage": "lots"}'))
+    proxy, ledger = proxy_for(fault)
+    code, _, answer = post(proxy, {"model": "m", "messages": MESSAGES})
+    assert code == 502 and "usage" in answer["error"]["message"]
+    assert ledger.rows()[0]["error"]
+
+
+# --- limits --------------------------------------------------------------------------------
+def test_message_count_and_character_limits_are_413(fault, proxy_for):
+    proxy, _ = proxy_for(fault, limits=Limits(max_messages=10, max_chars=500))
+    many = {"messages": [{"role": "user", "content": "hi"}] * 11}
+    code, _, answer = post(proxy, many)
+    assert code == 413 and answer["error"]["param"] == "messages"
+    code, _, answer = post(proxy, chat("word " * 101))
+    assert code == 413 and "500" in answer["error"]["message"]
+    assert post(proxy, chat("word " * 99))[0] == 200
+    assert len(fault.received) == 1
+
+
+def test_body_limit_is_413_and_the_unread_body_is_never_a_request(fault, proxy_for, caplog):
+    caplog.set_level(logging.DEBUG)
+    proxy, _ = proxy_for(fault, limits=Limits(max_body_bytes=2000))
+    smuggled = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = b'{"secret": "SSN 078-05-1120 card 4111111111111111"}' + smuggled * 60
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    received, _ = raw_exchange(proxy, head + body)
+    assert received.startswith(b"HTTP/1.1 413") and received.count(b"HTTP/1.1") == 1
+    chunked = head.replace(f"Content-Length: {len(body)}".encode(), b"Transfer-Encoding: chunked")
+    pieces = b"".join(b"%X\r\n%s\r\n" % (len(body[i:i + 500]), body[i:i + 500])
+                      for i in range(0, len(body), 500)) + b"0\r\n\r\n"
+    received, _ = raw_exchange(proxy, chunked + pieces)
+    assert received.startswith(b"HTTP/1.1 413") and received.count(b"HTTP/1.1") == 1
+    assert "078-05-1120" not in caplog.text and "4111111111111111" not in caplog.text
+    assert "/health" not in caplog.text
+    assert fault.received == []
+
+
+@pytest.mark.parametrize("status_line", ["401", "404", "405"])
+def test_after_an_early_error_the_body_is_not_parsed_as_the_next_request(fault, proxy_for,
+                                                                        caplog, status_line):
+    caplog.set_level(logging.DEBUG)
+    proxy, _ = proxy_for(fault, client_token=CLIENT_TOKEN)
+    path = {"401": "/v1/chat/completions", "404": "/v1/nothing", "405": "/health"}[status_line]
+    token = "" if status_line == "401" else f"Authorization: Bearer {CLIENT_TOKEN}\r\n"
+    body = (b'{"note": "SSN 078-05-1120"}' +
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+    request = (f"POST {path} HTTP/1.1\r\nHost: x\r\n{token}Content-Length: {len(body)}\r\n\r\n"
+               ).encode() + body
+    received, _ = raw_exchange(proxy, request)
+    assert received.startswith(f"HTTP/1.1 {status_line}".encode())
+    assert received.count(b"HTTP/1.1 ") == 1
+    assert b'"error"' in received
+    assert "078-05-1120" not in caplog.text and fault.received == []
+
+
+@pytest.mark.parametrize(("request_bytes", "code"), [
+    (b"NOT AN HTTP REQUEST\r\n\r\n", 400),
+    (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nine\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+], ids=["garbage", "bad-length", "huge-head"])
+def test_unparseable_or_oversized_http_gets_a_json_error(fault, proxy_for, request_bytes, code):
+    proxy, _ = proxy_for(fault, limits=Limits(max_header_bytes=16_384))
+    received, _ = raw_exchange(proxy, request_bytes)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % code) and b"application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == code
+
+
+def test_a_request_head_arriving_in_pieces_is_limited_too(fault, proxy_for):
+    proxy, _ = proxy_for(fault, limits=Limits(max_header_bytes=1024))
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(40):
+                sock.sendall(b"X-Part: " + b"a" * 100 + b"\r\n")
+                time.sleep(0.005)
+        except OSError:
+            pass  # the server may close before all pieces are sent
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(4096):
+                data += chunk
+    assert data.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431"))
+
+
+def test_slow_headers_are_cut_off_within_the_header_timeout(fault, proxy_for):
+    proxy, _ = proxy_for(fault, limits=Limits(header_timeout_s=0.5))
+    socks = [socket.create_connection(proxy.address, timeout=5) for _ in range(5)]
+    started = time.monotonic()
+    for sock in socks:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    replies = []
+    for sock in socks:
+        with sock:
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+            replies.append(data)
+    assert time.monotonic() - started < 3
+    assert all(reply.startswith(b"HTTP/1.1 408") for reply in replies)
+
+
+def test_slow_body_is_a_408_within_the_body_timeout(fault, proxy_for):
+    proxy, _ = proxy_for(fault, limits=Limits(body_timeout_s=0.5))
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+            b'{"messages"')
+    received, took = raw_exchange(proxy, head)
+    assert received.startswith(b"HTTP/1.1 408") and took < 3
+    assert json.loads(received.split(b"\r\n\r\n", 1)[1])["error"]["param"] == "body"
+
+
+def test_idle_connections_are_closed_after_the_keep_alive_timeout(fault, proxy_for):
+    proxy, _ = proxy_for(fault, limits=Limits(keep_alive_s=0.3, header_timeout_s=5))
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        started = time.monotonic()
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+        assert b'{"status":"ok"}' in data and time.monotonic() - started < 2
+
+
+def test_connections_over_the_limit_get_a_json_503_not_a_drop(fault, proxy_for):
+    proxy, _ = proxy_for(fault, limits=Limits(max_connections=3))
+    held = []
+    for _ in range(3):  # three kept-alive connections fill the limit
+        sock = socket.create_connection(proxy.address, timeout=5)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        held.append(sock)
+    try:
+        code, _, answer = post(proxy, {"model": "m", "messages": MESSAGES})
+        assert code == 503 and "limit of 3" in answer["error"]["message"]
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.2)
+    assert post(proxy, {"model": "m", "messages": MESSAGES})[0] == 200
+
+
+# --- logs ----------------------------------------------------------------------------------
+def test_log_lines_escape_control_characters_and_never_hold_bodies(fault, proxy_for, caplog):
+    caplog.set_level(logging.DEBUG)
+    proxy, _ = proxy_for(fault)
+    received, _ = raw_exchange(proxy, b"GET /x%0d%0aFORGED%1b[31m HTTP/1.1\r\nHost: x\r\n"
+                                      b"Connection: close\r\n\r\n")
+    assert received.startswith(b"HTTP/1.1 404")
+    assert post(proxy, {"model": "m", "messages": [
+        {"role": "user", "content": "card 4111111111111111 " + DOCUMENT}]})[0] == 200
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("/x\\x0d\\x0aFORGED\\x1b[31m" in line for line in lines)
+    assert not any("\n" in line or "\r" in line or "\x1b" in line for line in lines)
+    assert "4111111111111111" not in caplog.text and "ducks" not in caplog.text
+    assert UPSTREAM_KEY not in caplog.text
+
+
+# --- upstream semantics --------------------------------------------------------------------
+def test_upstream_429_reaches_the_client_with_retry_after_and_spares_the_breaker(fault,
+                                                                               proxy_for):
+    fault.script(default=status(429, retry_after="120"))
+    proxy, _ = proxy_for(fault, breaker_threshold=3)
+    for _ in range(4):  # the breaker opens after 3 failures; 429s are not failures
+        code, headers, answer = post(proxy, {"model": "m", "messages": MESSAGES})
+        assert code == 429 and headers["retry-after"] == "120"
+        assert answer["error"]["message"] == "injected 429"
+    fault.script(default=Action("ok"))
+    assert post(proxy, {"model": "m", "messages": MESSAGES})[0] == 200
+
+
+def test_timed_out_post_is_retried_only_under_the_clients_idempotency_key(fault, proxy_for):
+    proxy, _ = proxy_for(fault, timeout_s=1.0)
+    fault.script(delay(1.5))
+    code, _, answer = post(proxy, {"model": "m", "messages": MESSAGES})
+    assert code == 502 and "not sent again" in answer["error"]["message"]
+    assert len(fault.received) == 1
+    fault.script(delay(1.5))
+    code, _, _ = post(proxy, {"model": "m", "messages": MESSAGES},
+                      headers={"Idempotency-Key": "client-key-1"})
+    assert code == 200
+    assert [r.headers["Idempotency-Key"] for r in fault.received[1:]] == ["client-key-1"] * 2
+
+
+def test_every_upstream_post_carries_a_fresh_idempotency_key(fault, proxy_for):
+    proxy, _ = proxy_for(fault)
+    for _ in range(2):
+        post(proxy, {"model": "m", "messages": MESSAGES})
+    keys = [r.headers.get("Idempotency-Key") for r in fault.received]
+    assert all(keys) and keys[0] != keys[1]
+
+
+# --- privacy -------------------------------------------------------------------------------
+SECRETS = {
+    "bob@example.com": "Contact bob@example.com for the invoice.",
+    "john.doe+news@example.co.uk": "Or mail john.doe+news@example.co.uk any time.",
+    "ghp_16C7e42F292c6912E7710c838347Ae178B4a": "token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    "4111 1111 1111 1111": "Card 4111 1111 1111 1111 expires soon.",
+    "+44 20 7946 0958": "Phone +44 20 7946 0958 after nine.",
+    "GB82 WEST 1234 5698 7654 32": "IBAN GB82 WEST 1234 5698 7654 32 for transfers.",
+}
+
+
+def _fragments(secret: str) -> list[str]:
+    """Pieces of a secret that must not reach the upstream (each 4+ characters long)."""
+    words = secret.replace("@", " ").replace(".", " ").replace("+", " ").split()
+    return [w for w in words if len(w) >= 4 and w not in ("WEST",)] + [secret]
+
+
+def test_redaction_runs_before_compression_on_everything_that_leaves(fault, proxy_for):
+    proxy, _ = proxy_for(fault, redactor=Redactor(), rate=0.33)
+    context = " ".join(SECRETS.values()) + " " + DOCUMENT
+    body = {
+        "model": "m", "user": "alice@corp.example.com",
+        "messages": [
+            {"role": "system", "content": context},
+            {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "mail_bob@example.com",
+                             "arguments": json.dumps({"to": "bob@example.com",
+                                                      "phone": "020 7946 0958"})}}]},
+            {"role": "tool", "tool_call_id": "call_1", "name": "lookup 4155550132",
+             "content": "sent"},
+            {"role": "user", "content": "Contact bob@example.com " + QUESTION},
+        ],
+    }
+    code, headers, _ = post(proxy, body)
+    assert code == 200
+    sent = json.dumps(fault.received[0].body)
+    for secret in [*SECRETS, "alice@corp", "020 7946 0958", "4155550132"]:
+        for fragment in _fragments(secret):
+            assert fragment not in sent, fragment
+    assert "Contact [EMAIL]" in sent
+    assert int(headers["x-edge-lingua-redactions"]) >= 10
+
+
+# --- load ----------------------------------------------------------------------------------
+def test_200_requests_from_20_threads_each_reach_the_upstream_once(fault, proxy_for):
+    proxy, ledger = proxy_for(fault, compressor=None, timeout_s=30)
+    client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0, timeout=60)
+
+    def ask(n: int) -> str:
+        answer = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": f"request number {n} ends"}])
+        return answer.choices[0].message.content
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(ask, range(200)))
+    assert answers == [f"request number {n} ends" for n in range(200)]
+    contents = sorted(r.body["messages"][0]["content"] for r in fault.received)
+    assert contents == sorted(f"request number {n} ends" for n in range(200))
+    assert len(ledger.rows()) == 200
+
+
+# --- API breadth -----------------------------------------------------------------------------
+def test_models_are_passed_through(fault, proxy_for):
+    proxy, _ = proxy_for(fault)
+    client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["echo-1"]
+    assert fault.received[0].path == "/v1/models"
+    assert fault.received[0].headers["Authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_responses_api_compresses_text_input_items(fault, proxy_for, stream):
+    proxy, ledger = proxy_for(fault)
+    client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0)
+    request = {"model": "m", "instructions": "Answer briefly.", "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": DOCUMENT}]},
+        {"role": "user", "content": QUESTION}]}
+    if stream:
+        with client.responses.stream(**request) as events:
+            text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    else:
+        text = client.responses.create(**request).output_text
+    sent = fault.received[0].body
+    assert fault.received[0].path == "/v1/responses" and sent["stream"] is stream
+    compressed = sent["input"][0]["content"][0]["text"]
+    assert len(compressed) < 0.8 * len(DOCUMENT) and sent["input"][1]["content"] == QUESTION
+    assert text == "\n".join([sent["instructions"], compressed, QUESTION])
+    deadline = time.monotonic() + 5
+    while not ledger.rows() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ledger.rows()[0]["completion_tokens"] == 3
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_anthropic_messages_are_compressed_and_forwarded(fault, proxy_for, stream):
+    proxy, ledger = proxy_for(fault, anthropic_api=True, client_token=CLIENT_TOKEN)
+    client = anthropic.Anthropic(base_url=proxy.url, api_key=CLIENT_TOKEN, max_retries=0)
+    request = {"model": "claude-x", "max_tokens": 16, "system": DOCUMENT,
+               "messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}]}]}
+    if stream:
+        with client.messages.stream(**request) as events:
+            text = "".join(events.text_stream)
+    else:
+        text = client.messages.create(**request).content[0].text
+    received = fault.received[0]
+    assert received.path == "/v1/messages" and received.headers["x-api-key"] == UPSTREAM_KEY
+    assert "anthropic-version" in received.headers
+    assert len(received.body["system"]) < 0.8 * len(DOCUMENT)
+    assert received.body["messages"][0]["content"][0]["text"] == QUESTION
+    assert text == received.body["system"] + "\n" + QUESTION
+    deadline = time.monotonic() + 5
+    while not ledger.rows() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (row,) = ledger.rows()
+    assert row["completion_tokens"] == 3 and row["saved_tokens"] > 0
+
+
+def test_messages_without_an_anthropic_upstream_is_a_404(fault, proxy_for):
+    proxy, _ = proxy_for(fault)
+    code, _, answer = post(proxy, {"messages": [{"role": "user", "content": "x"}]},
+                           "/v1/messages")
+    assert code == 404 and "anthropic-upstream" in answer["error"]["message"]
+
+
+def test_the_auth_check_is_shared_with_extra_routes(fault, compressor):
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def page(request):
+        return PlainTextResponse("playground")
+
+    remote = RemoteClient(fault.url)
+    config = ProxyConfig(upstream=remote, count=len, client_token=CLIENT_TOKEN)
+    server = ProxyServer(config, port=0, extra_routes=[Route("/playground", page)]).start()
+    try:
+        def get(headers: dict) -> int:
+            connection = http.client.HTTPConnection(*server.address, timeout=10)
+            connection.request("GET", "/playground", headers=headers)
+            return connection.getresponse().status
+
+        assert get({}) == 401
+        assert get({"Authorization": f"Bearer {CLIENT_TOKEN}"}) == 200
+        assert get({"x-api-key": CLIENT_TOKEN}) == 200
+    finally:
+        server.stop()
+
+
+def test_threads_do_not_grow_with_idle_connections(fault, proxy_for):
+    proxy, _ = proxy_for(fault)
+    before = threading.active_count()
+    socks = [socket.create_connection(proxy.address, timeout=5) for _ in range(60)]
+    try:
+        assert post(proxy, {"model": "m", "messages": MESSAGES})[0] == 200
+        assert threading.active_count() - before < 10
+    finally:
+        for sock in socks:
+            sock.close()

@@ -1,0 +1,153 @@
+"""The redactor: one test per pattern of the README's list, ordinary text left alone, app
+patterns and hook, every string of a JSON body, and redaction before compression."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_lingua.cascade.prompt import prepare, tokenizer_counter
+from edge_lingua.cascade.redaction import STRUCTURAL_KEYS, Redactor
+from edge_lingua.errors import InvalidArgumentError
+
+pytestmark = pytest.mark.timeout(120)
+
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9"
+       "lIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+
+# (kind, secret as it appears in the text) – the README's pattern list, one row each.
+PATTERNS = [
+    ("api_key", "AKIAIOSFODNN7EXAMPLE"),  # AWS access key id
+    ("api_key", "ASIAQWERTYUIOPASDFGH"),  # AWS temporary (STS) key id
+    ("api_key", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"),  # GitHub classic
+    ("api_key", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"),
+    ("api_key", JWT),  # bare JWT
+    ("api_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dcAbCdEf"),  # Stripe live key
+    ("api_key", "rk_live_4eC39HqLyjWDarjtT1zdp7dcXy"),  # Stripe restricted key
+    ("api_key", "sk-proj-abcDEF0123456789xyzABC"),  # OpenAI
+    ("api_key", "sk-ant-api03-abcdefghijklmnop0123"),  # Anthropic
+    ("api_key", "ya29.a0AfH6SMBx-abcdefghijklmnop_qrstuv"),  # Google OAuth token
+    ("api_key", "AIzaSyA1234567890abcdefghijklmnopqrstuv"),  # Google API key
+    ("api_key", "hf_abcdefghijklmnopqrstuvwxyz0123456789"),  # Hugging Face
+    ("api_key", "xoxb-123456789012-abcdefghijkl"),  # Slack
+    ("api_key", "glpat-abcdefghij0123456789"),  # GitLab (detect-secrets)
+    ("email", "john.doe+news@example.co.uk"),
+    ("card", "4111 1111 1111 1111"),  # Visa, Luhn-valid, spaced
+    ("card", "5500-0000-0000-0004"),  # Mastercard, dashed
+    ("card", "378282246310005"),  # Amex, 15 digits
+    ("iban", "GB82 WEST 1234 5698 7654 32"),
+    ("iban", "DE89370400440532013000"),
+    ("phone", "+44 20 7946 0958"),
+    ("phone", "0044 20 7946 0958"),
+    ("phone", "020 7946 0958"),
+    ("phone", "(415) 555-0132"),
+    ("phone", "415-555-0132"),
+    ("phone", "4155550132"),
+    ("phone", "+1 415 555 0132"),
+]
+
+
+@pytest.mark.parametrize(("kind", "secret"), PATTERNS, ids=[s[:16] for _, s in PATTERNS])
+def test_each_pattern_is_redacted(kind, secret):
+    result = Redactor().redact(f"before {secret} after.")
+    assert result.text == f"before [{kind.upper()}] after."
+    assert result.counts == {kind: 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+         "aws_secret_access_key=[API_KEY]"),
+        ('api_key = "q8Zr2LmT0pXv9sKw"', 'api_key = "[API_KEY]"'),
+        ("password: hunter2hunter2!", "password: [API_KEY]!"),
+        ("Authorization: Bearer abcdef1234567890XYZ", "Authorization: Bearer [API_KEY]"),
+    ],
+)
+def test_values_assigned_to_secret_names_are_redacted(text, expected):
+    assert Redactor().redact(text).text == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Natalia sold 48 clips in April 2024 for $1,200.50 and 3.14159 pies",
+        "scores 12 14 16 18 20, version 1.2.3, ratio 10-20-30",
+        "an @mention and user@localhost are not addresses",
+        "order 4111 1111 1111 1112 fails the Luhn check",  # one digit off a valid card
+        "GB82 WEST 1234 5698 7654 33 fails the IBAN checksum",
+        "id 9876543210 and zip 94105 and year 20240115",
+        "the sk-short and ghp_short names are no keys",
+    ],
+)
+def test_ordinary_numbers_and_words_are_left_alone(text):
+    assert Redactor().redact(text).text == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10**6), max_size=8))
+def test_plain_integers_and_prices_are_never_redacted(numbers):
+    text = " and ".join(f"{n} items for ${n / 100:.2f}" for n in numbers)
+    assert Redactor().redact(text).text == text
+
+
+def test_kinds_are_selectable_and_checked():
+    text = "mail a@b.io call +1 415 555 0132"
+    assert Redactor(kinds=("email",)).redact(text).text == "mail [EMAIL] call +1 415 555 0132"
+    with pytest.raises(InvalidArgumentError):
+        Redactor(kinds=("ssn",))
+
+
+def test_app_patterns_and_hook_run_first():
+    ssn = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
+    redactor = Redactor(patterns={"ticket": r"TCK-\d{6}", "ssn": ssn},
+                        hook=lambda text: text.replace("Project Falcon", "[PROJECT]"))
+    result = redactor.redact("Project Falcon: TCK-123456, SSN 078-05-1120, bob@example.com")
+    assert result.text == "[PROJECT]: [TICKET], SSN [SSN], [EMAIL]"
+    assert result.counts == {"ticket": 1, "ssn": 1, "email": 1}
+    for bad in ({"ticket": "("}, {"two words": "x"}):
+        with pytest.raises(InvalidArgumentError):
+            Redactor(patterns=bad)
+
+
+def test_every_string_of_a_json_body_is_redacted_but_structure():
+    body = {
+        "model": "bob@example.com-model", "user": "alice@example.com",
+        "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                "name": "notify_bob@example.com", "arguments": '{"phone": "+44 20 7946 0958"}'}}]},
+            {"role": "tool", "name": "card 4111111111111111", "tool_call_id": "call_1",
+             "content": [{"type": "text", "text": "IBAN DE89370400440532013000"}]},
+        ],
+        "metadata": {"deep": [[{"x": "ghp_16C7e42F292c6912E7710c838347Ae178B4a"}]]},
+    }
+    redacted, result = Redactor().redact_json(body, skip=STRUCTURAL_KEYS)
+    assert redacted["model"] == "bob@example.com-model"  # structure is left alone
+    assert redacted["user"] == "[EMAIL]"
+    function = redacted["messages"][0]["tool_calls"][0]["function"]
+    assert function == {"name": "[EMAIL]", "arguments": '{"phone": "[PHONE]"}'}
+    assert redacted["messages"][1]["name"] == "card [CARD]"
+    assert redacted["messages"][1]["content"][0]["text"] == "IBAN [IBAN]"
+    assert redacted["metadata"]["deep"][0][0]["x"] == "[API_KEY]"
+    assert result.counts == {"email": 2, "phone": 1, "card": 1, "iban": 1, "api_key": 1}
+    assert body["user"] == "alice@example.com"  # the input is not changed
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.33])
+def test_no_secret_survives_compression_in_pieces(compressor, rate):
+    """Redaction runs before compression, so no secret of the list leaks even in part."""
+    filler = "The quarterly report covers revenue, costs and the hiring plan for next year."
+    text = " ".join(f"{filler} Item {i}: {secret}." for i, (_, secret) in enumerate(PATTERNS))
+    messages = [{"role": "user", "content": text, "compress": True}]
+    count = tokenizer_counter(compressor.bundle.tokenizer_path)
+    prepared = prepare(messages, compressor, count, rate=rate, redactor=Redactor())
+    sent = prepared.messages[0]["content"]
+    assert prepared.sent_tokens < 0.8 * prepared.original_tokens
+    for _, secret in PATTERNS:
+        for piece in re.split(r"[\s@.+()_-]+", secret):
+            if len(piece) >= 5 and not piece.isalpha():
+                assert piece not in sent, (secret, piece)
+    assert sum(prepared.redactions.values()) == len(PATTERNS)
