@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from edge_lingua.structure import DEFAULT_STRUCTURE, STRUCTURES
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.datastructures import Headers
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -36,13 +36,11 @@ def page_html() -> bytes:
     return (resources.files("edge_lingua") / "static" / "playground.html").read_bytes()
 
 
-def bearer_ok(header: str | None, token: str | None) -> bool:
-    """Whether an ``Authorization`` header carries ``token`` (always true with no token)."""
-    if token is None:
-        return True
-    scheme, _, value = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                              token.encode())
+def bearer_ok(headers: Headers, token: str | None) -> bool:
+    """Whether the request carries ``token`` (the proxy's check; always true with no token)."""
+    from edge_lingua.proxy.app import authorised
+
+    return token is None or authorised(headers, token)
 
 
 class BadRequest(Exception):
@@ -130,7 +128,7 @@ def playground_routes(compressor: Any, token: str | None) -> list[Route]:
         return HTMLResponse(page)
 
     async def compress(request: Request) -> JSONResponse:
-        if not bearer_ok(request.headers.get("authorization"), token):
+        if not bearer_ok(request.headers, token):
             return _error(401, "missing or wrong bearer token", "invalid_api_key",
                           **{"WWW-Authenticate": "Bearer"})
         body = await request.body()

@@ -105,3 +105,27 @@ def test_breaker_options_and_the_process_log(tmp_path):
     assert "\\x0d\\x0aFORGED-LINE\\x1b[2J" in text
     assert not any(line.startswith("FORGED-LINE") for line in text.splitlines())
     assert "\x1b" not in text
+
+
+def test_serve_shows_the_playground_behind_the_proxy_token(fault, tmp_path):
+    process, port = serve(fault, tmp_path / "proxy.log", "--client-token-env", "PLAY_TOKEN",
+                          env={"PLAY_TOKEN": "s3cret"})
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", "/")
+        page = connection.getresponse()
+        assert page.status == 200 and b"edge-lingua playground" in page.read()
+        connection.close()
+        status, _ = post(port, {"text": "a short text to compress"},
+                         path="/v1/edge-lingua/compress")
+        assert status == 401
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("POST", "/v1/edge-lingua/compress",
+                           json.dumps({"text": "a short text to compress", "rate": 0.5}),
+                           {"Content-Type": "application/json", "Authorization": "Bearer s3cret"})
+        answer = connection.getresponse()
+        data = json.loads(answer.read())
+        connection.close()
+        assert answer.status == 200 and data["origin_tokens"] > 0 and len(data["kept"]) == 5
+    finally:
+        stop_process(process)

@@ -8,10 +8,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_lingua.errors import InvalidArgumentError
 from edge_lingua.proxy.config import Limits
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from edge_lingua.compressor import Compressor
 
 DEFAULT_UPSTREAM_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -153,7 +158,8 @@ def _serve(args: argparse.Namespace) -> int:
     handler.setFormatter(EscapingFormatter("%(asctime)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
-        server = ProxyServer(config, host=args.host, port=args.port)
+        server = ProxyServer(config, host=args.host, port=args.port,
+                             extra_routes=_playground(compressor))
     except OSError as exc:
         raise InvalidArgumentError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     print(f"edge-lingua proxy on {server.url} -> {args.upstream}", file=sys.stderr, flush=True)
@@ -181,3 +187,13 @@ def _ledger(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
     return 0
+
+
+def _playground(compressor: Compressor | None) -> list[BaseRoute]:
+    """The playground (``GET /``, ``POST /v1/edge-lingua/compress``) beside the proxy, behind
+    the proxy's bearer token; none when the proxy does not compress."""
+    if compressor is None:
+        return []
+    from edge_lingua.playground import playground_routes
+
+    return playground_routes(compressor, token=None)  # the proxy's BearerAuth guards it

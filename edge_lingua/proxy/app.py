@@ -56,7 +56,7 @@ from edge_lingua.proxy.logs import escape
 log = logging.getLogger("edge_lingua.proxy")
 
 HEADER_PREFIX = "X-Edge-Lingua-"
-PUBLIC_PATHS = ("/health",)
+PUBLIC_PATHS = ("/health", "/")  # "/" is the playground page: no data, no token
 
 
 class HTTPError(Exception):
