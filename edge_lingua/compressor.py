@@ -14,12 +14,11 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from edge_lingua.bundle import Bundle, load_bundle, read_manifest
+from edge_lingua.encoder import WindowEncoder
 from edge_lingua.errors import (
     EmptyInputError,
-    InferenceError,
     InputEncodingError,
     InvalidArgumentError,
-    ManifestError,
     NoDefaultModelError,
 )
 from edge_lingua.providers import SessionConfig, batch_size_for, create_session
@@ -57,7 +56,7 @@ class ContextScores:
     token_ids: np.ndarray  # [n_tokens]
     token_word: np.ndarray  # [n_tokens]
     token_probs: np.ndarray  # [n_tokens] keep probability
-    logits: np.ndarray  # [n_tokens, n_labels] raw logits
+    logits: np.ndarray | None  # [n_tokens, n_labels] raw logits (``score()`` only, else None)
     windows: list[tuple[int, int]]  # token ranges the encoder saw together
 
 
@@ -116,21 +115,7 @@ class Compressor:
         self._session = session
         self._tokenizer = tokenizer
         self._target_tokenizer = target_tokenizer
-        self._batch_size = batch_size
-        manifest = bundle.manifest
-        self._max_tokens = manifest.max_seq_len - 2
-        self._keep_label = manifest.keep_label
-        special = manifest.special_tokens
-        try:
-            self._bos, self._eos = special["bos"], special["eos"]
-        except KeyError:
-            raise ManifestError(
-                "token-classifier manifest needs special_tokens bos and eos"
-            ) from None
-        self._pad = special.get("pad", 0)
-        self._inputs = {i.name: i.type for i in session.get_inputs()}
-        if "input_ids" not in self._inputs:
-            raise ManifestError("the model has no 'input_ids' input")
+        self._encoder = WindowEncoder(session, bundle.manifest, batch_size)
 
     @classmethod
     def load(
@@ -170,82 +155,34 @@ class Compressor:
     def score(
         self, text: str, chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS
     ) -> ContextScores:
-        """Keep probabilities of every token and word of one context."""
+        """Keep probabilities (and raw logits) of every token and word of one context."""
         validate_contexts(text)
-        return self._score_many([segment(self._tokenizer, text)], tuple(chunk_end_tokens))[0][0]
+        seg = segment(self._tokenizer, text)
+        return self._score_many([seg], tuple(chunk_end_tokens), keep_logits=True)[0][0]
 
     def _score_many(
-        self, segs: list[Segmented], chunk_end_tokens: tuple[str, ...]
+        self, segs: list[Segmented], chunk_end_tokens: tuple[str, ...], keep_logits: bool = False
     ) -> tuple[list[ContextScores], list[float]]:
-        """Score many contexts, batching their windows; returns scores and seconds per context."""
-        bounds = [window_bounds(s, self._max_tokens, chunk_end_tokens) for s in segs]
-        jobs = [(i, lo, hi) for i, b in enumerate(bounds) for lo, hi in b]
-        logits = [np.zeros((s.token_ids.size, 0), dtype=np.float32) for s in segs]
-        seconds = [0.0] * len(segs)
-        for first in range(0, len(jobs), self._batch_size):
-            batch = jobs[first : first + self._batch_size]
+        """Score the contexts of one prompt; returns scores and seconds per context."""
+        scores, seconds = [], []
+        for seg in segs:
             started = time.perf_counter()
-            out = self._run([segs[i].token_ids[lo:hi] for i, lo, hi in batch])
-            share = (time.perf_counter() - started) / len(batch)
-            for (i, lo, hi), window_logits in zip(batch, out, strict=True):
-                if logits[i].shape[1] == 0:
-                    shape = (segs[i].token_ids.size, window_logits.shape[1])
-                    logits[i] = np.empty(shape, np.float32)
-                logits[i][lo:hi] = window_logits
-                seconds[i] += share
-        scores = [self._scores(s, lg, b) for s, lg, b in zip(segs, logits, bounds, strict=True)]
-        return scores, seconds
-
-    def _scores(
-        self, seg: Segmented, logits: np.ndarray, bounds: list[tuple[int, int]]
-    ) -> ContextScores:
-        if logits.shape[0]:
-            # softmax in float64, rounded once to float32: numpy's float32 exp is not correctly
-            # rounded and differs between SIMD levels, so float32 probabilities would not be
-            # reproducible on other machines or in the Java/Android port
-            wide = logits.astype(np.float64)
-            exp = np.exp(wide - wide.max(axis=1, keepdims=True))
-            token_probs = (exp[:, self._keep_label] / exp.sum(axis=1)).astype(np.float32)
+            bounds = window_bounds(seg, self._encoder.max_tokens, chunk_end_tokens)
+            scored = self._encoder.score(seg.token_ids, bounds, keep_logits)
             counts = np.bincount(seg.token_word, minlength=seg.n_words)
-            sums = np.bincount(seg.token_word, weights=token_probs, minlength=seg.n_words)
-            word_probs = (sums / np.maximum(counts, 1)).astype(np.float32)
-        else:
-            token_probs = np.zeros((0,), np.float32)
-            word_probs = np.zeros((0,), np.float32)
-        return ContextScores(
-            words=seg.words(),
-            word_spans=seg.word_spans,
-            word_probs=word_probs,
-            token_ids=seg.token_ids,
-            token_word=seg.token_word,
-            token_probs=token_probs,
-            logits=logits,
-            windows=bounds,
-        )
-
-    def _run(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        """One onnxruntime call over a batch of windows; logits without the special tokens."""
-        width = max(w.size for w in windows) + 2
-        ids = np.full((len(windows), width), self._pad, dtype=np.int64)
-        mask = np.zeros((len(windows), width), dtype=np.int64)
-        for row, w in enumerate(windows):
-            ids[row, 0] = self._bos
-            ids[row, 1 : w.size + 1] = w
-            ids[row, w.size + 1] = self._eos
-            mask[row, : w.size + 2] = 1
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        feed = {
-            name: value.astype(np.int32) if self._inputs[name] == "tensor(int32)" else value
-            for name, value in feed.items()
-            if name in self._inputs
-        }
-        try:
-            (logits,) = self._session.run(["logits"], feed)
-        except Exception as exc:
-            raise InferenceError(
-                f"onnxruntime failed on a window of {width} tokens: {exc}"
-            ) from None
-        return [logits[row, 1 : w.size + 1].astype(np.float32) for row, w in enumerate(windows)]
+            sums = np.bincount(seg.token_word, weights=scored.token_probs, minlength=seg.n_words)
+            scores.append(ContextScores(
+                words=seg.words(),
+                word_spans=seg.word_spans,
+                word_probs=(sums / np.maximum(counts, 1)).astype(np.float32),
+                token_ids=seg.token_ids,
+                token_word=seg.token_word,
+                token_probs=scored.token_probs,
+                logits=scored.logits,
+                windows=bounds,
+            ))
+            seconds.append(time.perf_counter() - started)
+        return scores, seconds
 
     # --- compression -------------------------------------------------------------------------
     def compress(
@@ -284,28 +221,24 @@ class Compressor:
         use_context_level_filter: bool = False,
         chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS,
     ) -> list[CompressionResult]:
-        """Compress several prompts, batching their encoder windows together."""
+        """Compress several prompts; each gives the result ``compress`` gives it alone."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidArgumentError("prompts must be a list of prompts")
         budget = make_budget(rate, target_token)
         force = tuple(force_tokens)
-        started = time.perf_counter()
-        per_prompt = [validate_contexts(p) for p in prompts]
-        segs = [segment(self._tokenizer, c) for contexts in per_prompt for c in contexts]
-        prep_share = (time.perf_counter() - started) / max(len(prompts), 1)
-        scores, seconds = self._score_many(segs, tuple(chunk_end_tokens))
+        chunk_ends = tuple(chunk_end_tokens)
         results = []
-        offset = 0
-        for contexts in per_prompt:
-            n = len(contexts)
-            t0 = time.perf_counter()
+        for prompt in prompts:  # one prompt at a time: its windows never share a batch
+            started = time.perf_counter()
+            contexts = validate_contexts(prompt)
+            segs = [segment(self._tokenizer, c) for c in contexts]
+            scores, _ = self._score_many(segs, chunk_ends)
+            del segs
             result = self._select(
-                contexts, scores[offset : offset + n], budget, force, force_reserve_digit,
+                contexts, scores, budget, force, force_reserve_digit,
                 drop_consecutive, use_context_level_filter,
             )
-            elapsed = prep_share + sum(seconds[offset : offset + n]) + time.perf_counter() - t0
-            results.append(replace(result, elapsed_s=elapsed))
-            offset += n
+            results.append(replace(result, elapsed_s=time.perf_counter() - started))
         return results
 
     def _count(self, text: str) -> int:
