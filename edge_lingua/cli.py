@@ -75,11 +75,13 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from edge_lingua.bundle import check_files, read_manifest
+    from edge_lingua.bundle import check_files, check_model, read_manifest
 
     root = Path(args.bundle)
     manifest = read_manifest(root)
     status = check_files(root, manifest)
+    if all(state == "ok" for state in status.values()):
+        check_model(root, manifest)  # a ManifestError: exit 2 with one line
     report = {
         "path": str(root),
         "manifest": manifest.to_json(),
