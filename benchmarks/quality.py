@@ -57,7 +57,7 @@ def make_methods(reader: Reader, bundle: Path, seed: int) -> dict[str, Compress]
     """The four compressors, as ``(text, rate) -> compressed text``."""
     from edge_lingua.compressor import Compressor, load_tokenizer
     from edge_lingua.perplexity.compressor import PerplexityCompressor
-    from edge_lingua.segmentation import join_words, segment
+    from edge_lingua.segmentation import join_units, segment
     from edge_lingua.selection import select
 
     classifier = Compressor.load(bundle, providers=["cpu"])
@@ -71,7 +71,7 @@ def make_methods(reader: Reader, bundle: Path, seed: int) -> dict[str, Compress]
         costs = np.bincount(seg.token_word, minlength=seg.n_words).astype(np.float64)
         keep = select(rng.random(seg.n_words), costs, np.zeros(seg.n_words, bool),
                       rate * costs.sum())
-        return join_words(text, seg.word_spans, keep)
+        return join_units(text, seg.word_spans, keep)
 
     return {
         "random": random_drop,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -13,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from edge_lingua.atoms import Protection, make_protection
 from edge_lingua.bundle import Bundle, load_bundle, read_manifest
 from edge_lingua.encoder import WindowEncoder
 from edge_lingua.errors import (
@@ -23,14 +27,33 @@ from edge_lingua.errors import (
 )
 from edge_lingua.providers import SessionConfig, batch_size_for, create_session
 from edge_lingua.result import CompressionResult
-from edge_lingua.segmentation import Segmented, join_words, segment, window_bounds
+from edge_lingua.segmentation import (
+    Segmented,
+    join_units,
+    segment,
+    unknown_token_id,
+    window_bounds,
+)
 from edge_lingua.selection import (
     Budget,
     drop_consecutive_repeats,
+    force_phrases,
     forced_words,
     make_budget,
     select,
     trim_to_budget,
+)
+from edge_lingua.structure import (
+    COMPRESS,
+    DEFAULT_STRUCTURE,
+    FIXED,
+    LABEL,
+    STRUCTURES,
+    KeyConfig,
+    Region,
+    detect,
+    layout,
+    make_json_config,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +62,15 @@ if TYPE_CHECKING:
 METHOD = "llmlingua2"
 DEFAULT_CHUNK_END_TOKENS = (".", "\n")
 CONTEXT_SEPARATOR = "\n\n"
+# below this share of readable (not unknown) tokens a result warns
+LOW_COVERAGE = 0.8
+# units with no readable token rank above every scored unit: kept verbatim, in order, while
+# the budget lasts, never dropped at random
+UNREADABLE_PRIORITY = 2.0
+
+
+class LowCoverageWarning(UserWarning):
+    """Much of the text is unknown to the bundle's tokenizer, so its scores mean little."""
 
 
 def default_bundle_path() -> Path:
@@ -52,7 +84,8 @@ class ContextScores:
 
     words: list[str]
     word_spans: np.ndarray  # [n_words, 2]
-    word_probs: np.ndarray  # [n_words] mean keep probability of the word's tokens
+    word_probs: np.ndarray  # [n_words] mean keep probability of the unit's readable tokens
+    word_readable: np.ndarray  # [n_words] bool: the unit has a token the model can read
     token_ids: np.ndarray  # [n_tokens]
     token_word: np.ndarray  # [n_tokens]
     token_probs: np.ndarray  # [n_tokens] keep probability
@@ -116,6 +149,7 @@ class Compressor:
         self._tokenizer = tokenizer
         self._target_tokenizer = target_tokenizer
         self._encoder = WindowEncoder(session, bundle.manifest, batch_size)
+        self._unk = unknown_token_id(tokenizer)
 
     @classmethod
     def load(
@@ -157,32 +191,52 @@ class Compressor:
     ) -> ContextScores:
         """Keep probabilities (and raw logits) of every token and word of one context."""
         validate_contexts(text)
-        seg = segment(self._tokenizer, text)
+        seg = segment(self._tokenizer, text, unk_id=self._unk)
         return self._score_many([seg], tuple(chunk_end_tokens), keep_logits=True)[0][0]
 
     def _score_many(
         self, segs: list[Segmented], chunk_end_tokens: tuple[str, ...], keep_logits: bool = False
     ) -> tuple[list[ContextScores], list[float]]:
-        """Score the contexts of one prompt; returns scores and seconds per context."""
+        """Score the contexts of one prompt, window by window; scores and seconds per context.
+
+        Only per-token float32 keep probabilities outlive a window (and the logits, when
+        ``keep_logits``: ``score()`` reports them).
+        """
         scores, seconds = [], []
         for seg in segs:
             started = time.perf_counter()
             bounds = window_bounds(seg, self._encoder.max_tokens, chunk_end_tokens)
             scored = self._encoder.score(seg.token_ids, bounds, keep_logits)
-            counts = np.bincount(seg.token_word, minlength=seg.n_words)
-            sums = np.bincount(seg.token_word, weights=scored.token_probs, minlength=seg.n_words)
-            scores.append(ContextScores(
-                words=seg.words(),
-                word_spans=seg.word_spans,
-                word_probs=(sums / np.maximum(counts, 1)).astype(np.float32),
-                token_ids=seg.token_ids,
-                token_word=seg.token_word,
-                token_probs=scored.token_probs,
-                logits=scored.logits,
-                windows=bounds,
-            ))
+            scores.append(self._scores(seg, scored.token_probs, scored.logits, bounds))
             seconds.append(time.perf_counter() - started)
         return scores, seconds
+
+    def _scores(
+        self, seg: Segmented, token_probs: np.ndarray, logits: np.ndarray | None,
+        bounds: list[tuple[int, int]],
+    ) -> ContextScores:
+        if token_probs.size:
+            readable = seg.token_readable.astype(np.float64)
+            counts = np.bincount(seg.token_word, weights=readable, minlength=seg.n_words)
+            sums = np.bincount(seg.token_word, weights=token_probs * readable,
+                               minlength=seg.n_words)
+            word_readable = counts > 0
+            word_probs = np.where(word_readable, sums / np.maximum(counts, 1),
+                                  UNREADABLE_PRIORITY).astype(np.float32)
+        else:
+            word_probs = np.full(seg.n_words, UNREADABLE_PRIORITY, np.float32)
+            word_readable = np.zeros(seg.n_words, dtype=bool)
+        return ContextScores(
+            words=seg.words(),
+            word_spans=seg.word_spans,
+            word_probs=word_probs,
+            word_readable=word_readable,
+            token_ids=seg.token_ids,
+            token_word=seg.token_word,
+            token_probs=token_probs,
+            logits=logits,
+            windows=bounds,
+        )
 
     # --- compression -------------------------------------------------------------------------
     def compress(
@@ -196,8 +250,19 @@ class Compressor:
         drop_consecutive: bool = False,
         use_context_level_filter: bool = False,
         chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS,
+        structure: str = DEFAULT_STRUCTURE,
+        protect: str | Iterable[str | re.Pattern[str]] | None = None,
+        compress_code_comments: bool = False,
     ) -> CompressionResult:
-        """Compress one prompt (a string, or a list of contexts compressed together)."""
+        """Compress one prompt (a string, or a list of contexts compressed together).
+
+        The output is the input's own text with units removed: atoms whole or absent,
+        ``rate=1.0`` the identity, structure kept (``structure``: ``auto`` detects ``json``,
+        ``markdown``, ``code`` or ``chat``; ``text`` compresses everything). ``protect``:
+        atom categories or regexes kept whatever the budget (default
+        :data:`edge_lingua.atoms.DEFAULT_PROTECT`), like structure, on top of the budget.
+        ``force_tokens`` (words or phrases) are taken first and count against the budget.
+        """
         return self.compress_many(
             [context],
             rate=rate,
@@ -207,6 +272,9 @@ class Compressor:
             drop_consecutive=drop_consecutive,
             use_context_level_filter=use_context_level_filter,
             chunk_end_tokens=chunk_end_tokens,
+            structure=structure,
+            protect=protect,
+            compress_code_comments=compress_code_comments,
         )[0]
 
     def compress_many(
@@ -220,24 +288,70 @@ class Compressor:
         drop_consecutive: bool = False,
         use_context_level_filter: bool = False,
         chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS,
+        structure: str = DEFAULT_STRUCTURE,
+        protect: str | Iterable[str | re.Pattern[str]] | None = None,
+        compress_code_comments: bool = False,
     ) -> list[CompressionResult]:
-        """Compress several prompts; each gives the result ``compress`` gives it alone."""
+        """Compress several prompts; each gives exactly the result ``compress`` gives it."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidArgumentError("prompts must be a list of prompts")
-        budget = make_budget(rate, target_token)
-        force = tuple(force_tokens)
-        chunk_ends = tuple(chunk_end_tokens)
+        plan = _make_plan(rate, target_token, force_tokens, force_reserve_digit, drop_consecutive,
+                          use_context_level_filter, structure, protect, compress_code_comments)
+        return self._compress_prompts(prompts, plan, tuple(chunk_end_tokens))
+
+    def compress_json(
+        self,
+        obj: Any,
+        *,
+        rate: float | None = None,
+        target_token: int | None = None,
+        json_config: Mapping[str, Mapping[str, Any]] | None = None,
+        force_tokens: Iterable[str] = (),
+        protect: str | Iterable[str | re.Pattern[str]] | None = None,
+    ) -> CompressionResult:
+        """Compress the string values of a JSON-serializable object; the result is valid JSON.
+
+        Keys, numbers, booleans, null and nesting are untouched. ``json_config`` maps a key
+        to LLMLingua's options for its values: ``rate``, ``compress`` (False keeps them),
+        ``value_type`` (only ``"str"`` values are compressed) and ``pair_remove`` (drop the
+        pair when nothing of its value is left).
+        """
+        try:
+            text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"compress_json needs a JSON-serializable object: {exc}") from None
+        except RecursionError:
+            raise InvalidArgumentError("compress_json: the object is nested too deeply") from None
+        config = make_json_config(json_config)
+        plan = _make_plan(rate, target_token, force_tokens, False, False, False, "json", protect,
+                          False, config)
+        result = self._compress_prompts([text], plan, DEFAULT_CHUNK_END_TOKENS)[0]
+        data = _remove_empty_pairs(json.loads(result.compressed_prompt), config)
+        prompt = json.dumps(data, ensure_ascii=False)
+        return replace(result, compressed_prompt=prompt, compressed_contexts=[prompt],
+                       compressed_tokens=self._count(prompt))
+
+    def _compress_prompts(
+        self, prompts: Sequence[str | Sequence[str]], plan: _Plan, chunk_end_tokens: tuple[str, ...]
+    ) -> list[CompressionResult]:
+        per_prompt = [validate_contexts(p) for p in prompts]
         results = []
-        for prompt in prompts:  # one prompt at a time: its windows never share a batch
+        for contexts in per_prompt:  # one prompt at a time: its windows never share a batch
             started = time.perf_counter()
-            contexts = validate_contexts(prompt)
-            segs = [segment(self._tokenizer, c) for c in contexts]
-            scores, _ = self._score_many(segs, chunk_ends)
-            del segs
-            result = self._select(
-                contexts, scores, budget, force, force_reserve_digit,
-                drop_consecutive, use_context_level_filter,
-            )
+            modes = [_resolve_structure(c, plan.structure) for c in contexts]
+            regions = [
+                layout(c, m, compress_code_comments=plan.code_comments,
+                       json_config=plan.json_config)
+                for c, m in zip(contexts, modes, strict=True)
+            ]
+            segs = [
+                segment(self._tokenizer, c, plan.protection, self._unk,
+                        [(r.start, r.end) for r in rs])
+                for c, rs in zip(contexts, regions, strict=True)
+            ]
+            scores, _ = self._score_many(segs, chunk_end_tokens)
+            result = self._select(contexts, segs, scores, regions, modes, plan)
             results.append(replace(result, elapsed_s=time.perf_counter() - started))
         return results
 
@@ -254,40 +368,70 @@ class Compressor:
     def _select(
         self,
         contexts: list[str],
+        segs: list[Segmented],
         scores: list[ContextScores],
-        budget: Budget,
-        force_tokens: tuple[str, ...],
-        force_reserve_digit: bool,
-        drop_consecutive: bool,
-        use_context_level_filter: bool,
+        regions: list[list[Region]],
+        structures: list[str],
+        plan: _Plan,
     ) -> CompressionResult:
         origin = [self._count(c) for c in contexts]
         origin_tokens = sum(origin)
+        budget = plan.budget
         active = np.ones(len(contexts), dtype=bool)
-        if use_context_level_filter and len(contexts) > 1:
+        if plan.use_context_level_filter and len(contexts) > 1:
             active = self._filter_contexts(scores, origin, budget)
-        # one ranking over the words of every active context
         sizes = [len(s.words) for s in scores]
         words = [w for s in scores for w in s.words]
-        probs = np.concatenate([s.word_probs for s in scores]) if words else np.zeros(0)
-        costs = np.concatenate([self._word_costs(s) for s in scores]) if words else np.zeros(0)
-        owner = np.repeat(np.arange(len(contexts)), sizes)
-        live = active[owner]
-        forced = forced_words(words, force_tokens, force_reserve_digit) & live
-        limit = budget.tokens(sum(o for o, a in zip(origin, active, strict=True) if a))
-        keep = select(np.where(live, probs, -1.0), np.where(live, costs, np.inf), forced, limit)
-        keep &= live
-        if drop_consecutive:
-            keep = drop_consecutive_repeats(words, keep, force_tokens)
-        allowed = limit + float(costs[forced].sum())
+        probs = np.concatenate([s.word_probs for s in scores]).astype(np.float64)
+        costs = np.concatenate([self._word_costs(s) for s in scores])
+        total_cost = float(costs.sum())
+        # unit costs are estimates for a target tokenizer; scale them to the exact count
+        scale = origin_tokens / total_cost if total_cost > 0 else 1.0
+        costs = costs * scale
+        live = np.repeat(active, sizes)
+        role = np.concatenate([
+            np.asarray([rs[r].role for r in seg.units.region.tolist()], dtype=object)
+            for seg, rs in zip(segs, regions, strict=True)
+        ]) if words else np.zeros(0, dtype=object)
+        own_rate = np.concatenate([
+            np.asarray([np.nan if rs[r].rate is None else rs[r].rate
+                        for r in seg.units.region.tolist()], dtype=np.float64)
+            for seg, rs in zip(segs, regions, strict=True)
+        ]) if words else np.zeros(0)
+        # protected atoms are kept like structure: whatever the budget, and outside it
+        protected = np.concatenate([seg.units.protected for seg in segs]) if words else live
+        fixed = ((role == FIXED) | ((role == COMPRESS) & protected)) & live
+        compressible = (role == COMPRESS) & ~protected & live
+        forced = forced_words(words, plan.force_tokens, plan.force_reserve_digit) & compressible
+        call_rate = np.isnan(own_rate)
+        rates = np.where(call_rate, budget.rate if budget.rate is not None else np.nan, own_rate)
+        if budget.target_token is None and np.all(rates[compressible] >= 1.0):
+            keep = fixed | compressible  # rate 1.0 is the identity (tag markup aside)
+            allowed = np.inf
+        else:
+            keep, allowed = self._keep_within_budgets(
+                probs, costs, fixed, compressible, forced, own_rate, budget)
+        if plan.drop_consecutive:
+            keep = drop_consecutive_repeats(words, keep, plan.force_tokens)
+        labels = (role == LABEL) & live
+        untouchable = ~compressible | forced
         while True:
+            if labels.any():
+                keep = _keep_labels_of_kept_lines(segs, keep, labels, compressible | fixed)
             texts = self._join(contexts, scores, keep, sizes)
             counts = [self._count(t) if t else 0 for t in texts]
-            excess = sum(counts) - allowed
-            if excess <= 0 or not (keep & ~forced).any():
+            excess = sum(counts) - allowed - float(costs[keep & labels].sum())
+            if excess <= 0 or not (keep & ~untouchable).any():
                 break
-            keep = trim_to_budget(keep, probs, forced, int(excess))
+            keep = trim_to_budget(keep, probs, untouchable, int(np.ceil(excess)))
         masks = np.split(keep, np.cumsum(sizes)[:-1])
+        coverage = _coverage(segs)
+        notes = []
+        if coverage < LOW_COVERAGE:
+            note = (f"only {coverage:.0%} of the text's tokens are known to this model; "
+                    "units it cannot read are kept verbatim first, within the budget")
+            warnings.warn(note, LowCoverageWarning, stacklevel=4)
+            notes.append(note)
         return CompressionResult(
             compressed_prompt=CONTEXT_SEPARATOR.join(t for t in texts if t),
             compressed_contexts=texts,
@@ -298,7 +442,47 @@ class Compressor:
             elapsed_s=0.0,
             provider=self.provider,
             method=METHOD,
+            coverage=coverage,
+            structures=structures,
+            warnings=notes,
         )
+
+    @staticmethod
+    def _keep_within_budgets(
+        probs: np.ndarray,
+        costs: np.ndarray,
+        fixed: np.ndarray,
+        compressible: np.ndarray,
+        forced: np.ndarray,
+        own_rate: np.ndarray,
+        budget: Budget,
+    ) -> tuple[np.ndarray, float]:
+        """Fixed units, then each rate group's best units within its budget.
+
+        Units with their own rate (tags, JSON keys) form one group per rate; the rest share
+        the call's budget: ``rate`` of their tokens, or ``target_token`` less everything else.
+        Returns the mask and the token count the output may reach.
+        """
+        keep = fixed.copy()
+        allowed = float(costs[fixed].sum())
+        groups = [(rate, compressible & (own_rate == rate))
+                  for rate in np.unique(own_rate[compressible & ~np.isnan(own_rate)])]
+        groups.append((None, compressible & np.isnan(own_rate)))
+        for rate, members in groups:
+            index = np.flatnonzero(members)
+            if index.size == 0:
+                continue
+            if rate is not None:
+                limit = float(rate) * float(costs[index].sum())
+            elif budget.target_token is not None:
+                limit = budget.target_token - allowed
+            else:
+                assert budget.rate is not None
+                limit = budget.rate * float(costs[index].sum())
+            chosen = select(probs[index], costs[index], forced[index], limit)
+            keep[index[chosen]] = True
+            allowed += max(limit, float(costs[index[forced[index]]].sum()))
+        return keep, allowed
 
     def _filter_contexts(
         self, scores: list[ContextScores], origin: list[int], budget: Budget
@@ -322,7 +506,7 @@ class Compressor:
         texts = []
         start = 0
         for context, score, size in zip(contexts, scores, sizes, strict=True):
-            texts.append(join_words(context, score.word_spans, keep[start : start + size]))
+            texts.append(join_units(context, score.word_spans, keep[start : start + size]))
             start += size
         return texts
 
@@ -347,3 +531,88 @@ def load_compressor(
             return PerplexityCompressor.load(path, **options)
     options.pop("n_ctx", None)
     return Compressor.load(bundle, **options)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The validated options of one compression call."""
+
+    budget: Budget
+    force_tokens: tuple[str, ...]
+    force_reserve_digit: bool
+    drop_consecutive: bool
+    use_context_level_filter: bool
+    structure: str
+    protection: Protection
+    code_comments: bool
+    json_config: Mapping[str, KeyConfig]
+
+
+def _make_plan(
+    rate: float | None,
+    target_token: int | None,
+    force_tokens: Iterable[str],
+    force_reserve_digit: bool,
+    drop_consecutive: bool,
+    use_context_level_filter: bool,
+    structure: str,
+    protect: str | Iterable[str | re.Pattern[str]] | None,
+    code_comments: bool,
+    json_config: Mapping[str, KeyConfig] | None = None,
+) -> _Plan:
+    if structure not in STRUCTURES:
+        raise InvalidArgumentError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+    force = tuple(force_tokens) if not isinstance(force_tokens, str) else force_tokens
+    force_phrases(force)  # validates
+    return _Plan(make_budget(rate, target_token), tuple(force), bool(force_reserve_digit),
+                 bool(drop_consecutive), bool(use_context_level_filter), structure,
+                 make_protection(protect), bool(code_comments), json_config or {})
+
+
+def _resolve_structure(text: str, structure: str) -> str:
+    """The structure mode used for ``text``; ``json`` must parse."""
+    if structure == "auto":
+        return detect(text)
+    if structure == "json":
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise InvalidArgumentError(
+                f"structure='json' but the text is not JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidArgumentError("structure='json': the JSON is nested too deeply") from None
+    return structure
+
+
+def _keep_labels_of_kept_lines(
+    segs: Sequence[Segmented], keep: np.ndarray, labels: np.ndarray, content: np.ndarray
+) -> np.ndarray:
+    """A label is kept exactly when some content unit of its line (in its context) is kept."""
+    keep = keep & ~labels
+    line_ids = []
+    for index, seg in enumerate(segs):
+        newlines = np.asarray([m.start() for m in re.finditer("\n", seg.text)], dtype=np.int64)
+        line_ids.append(np.searchsorted(newlines, seg.word_spans[:, 0]) * len(segs) + index)
+    line = np.concatenate(line_ids)
+    kept_lines = np.unique(line[keep & content])
+    return keep | (labels & np.isin(line, kept_lines))
+
+
+def _coverage(segs: Sequence[Segmented]) -> float:
+    """Share of tokens the model can read (not its unknown token)."""
+    total = sum(int(s.token_readable.size) for s in segs)
+    return sum(int(s.token_readable.sum()) for s in segs) / total if total else 1.0
+
+
+def _remove_empty_pairs(data: Any, config: Mapping[str, KeyConfig]) -> Any:
+    """Drop the pairs whose key asks for ``pair_remove`` and whose value came out empty."""
+    if isinstance(data, dict):
+        return {
+            key: _remove_empty_pairs(value, config)
+            for key, value in data.items()
+            if not (key in config and config[key].pair_remove and value == ""
+                    and isinstance(value, str))
+        }
+    if isinstance(data, list):
+        return [_remove_empty_pairs(value, config) for value in data]
+    return data

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -13,6 +13,9 @@ class CompressionResult:
     ``kept_mask[i][j]`` says whether word ``j`` of context ``i`` (``words[i][j]``) was kept.
     Token counts use the target-LLM tokenizer (the bundle's unless the caller gave one).
     ``ratio`` is origin/compressed tokens (3.0 means 3x smaller); ``rate`` is its inverse.
+    ``coverage`` is the share of input tokens the model can read (not unknown to its
+    tokenizer); ``structures`` the structure mode used for each context; ``warnings`` what
+    the caller should know (low coverage, a truncated question).
     """
 
     compressed_prompt: str
@@ -24,6 +27,9 @@ class CompressionResult:
     elapsed_s: float
     provider: str
     method: str
+    coverage: float = 1.0
+    structures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:

@@ -1,10 +1,11 @@
 """Budgeted word selection: which words survive, given their keep probabilities.
 
 LLMLingua-2 keeps the words whose probability clears a token-weighted percentile. Here the
-percentile is found exactly: words are ranked by probability (ties by position) and taken
-while their tokens fit the budget, so the threshold is the probability of the last word
-taken. Forced words (force tokens, digits on request) are kept first and on top of the
-budget.
+percentile is found exactly: units are ranked by probability (ties by position) and taken
+while their tokens fit the budget, so the threshold is the probability of the last unit
+taken. Forced units (force-token phrases, protected atoms, digits on request) are taken
+first and count against the budget; when they alone exceed it they are all kept anyway,
+and nothing else is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from edge_lingua.errors import InvalidArgumentError
+from edge_lingua.segmentation import split_units
 
 DEFAULT_RATE = 0.5
 _DIGIT = re.compile(r"\d")
@@ -55,16 +57,42 @@ def make_budget(rate: float | None, target_token: int | None) -> Budget:
     return Budget(rate=value, target_token=None)
 
 
+def force_phrases(force_tokens: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """Each force token as the sequence of units it is made of (``"The answer is"`` is three).
+
+    A force token of whitespace only (``"\\n"``) has no units: line breaks of kept lines are
+    always kept, so it needs none.
+    """
+    if isinstance(force_tokens, str):
+        raise InvalidArgumentError("force_tokens must be a list of strings, not one string")
+    phrases = []
+    for token in force_tokens:
+        if not isinstance(token, str):
+            raise InvalidArgumentError(f"force_tokens must be strings, got {token!r}")
+        units = tuple(split_units(token).words())
+        if units:
+            phrases.append(units)
+    return tuple(phrases)
+
+
 def forced_words(
     words: Sequence[str], force_tokens: Iterable[str], force_reserve_digit: bool
 ) -> np.ndarray:
-    """Mask of words kept whatever the budget: force tokens, and digits when asked."""
-    force = set(force_tokens)
-    return np.fromiter(
-        (w in force or (force_reserve_digit and _DIGIT.search(w) is not None) for w in words),
-        dtype=bool,
-        count=len(words),
-    )
+    """Mask of units kept first: every occurrence of a force phrase, and digits when asked."""
+    forced = np.zeros(len(words), dtype=bool)
+    if force_reserve_digit:
+        forced |= np.fromiter((_DIGIT.search(w) is not None for w in words), dtype=bool,
+                              count=len(words))
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in force_phrases(force_tokens):
+        by_first.setdefault(phrase[0], []).append(phrase)
+    if not by_first:
+        return forced
+    for index, word in enumerate(words):
+        for phrase in by_first.get(word, ()):
+            if tuple(words[index : index + len(phrase)]) == phrase:
+                forced[index : index + len(phrase)] = True
+    return forced
 
 
 def select(probs: np.ndarray, costs: np.ndarray, forced: np.ndarray, budget: float) -> np.ndarray:
@@ -85,8 +113,8 @@ def select(probs: np.ndarray, costs: np.ndarray, forced: np.ndarray, budget: flo
 def drop_consecutive_repeats(
     words: Sequence[str], keep: np.ndarray, force_tokens: Iterable[str]
 ) -> np.ndarray:
-    """Drop a kept force token that repeats the kept force token right before it."""
-    force = set(force_tokens)
+    """Drop a kept single-unit force token that repeats the kept force token right before it."""
+    force = {p[0] for p in force_phrases(force_tokens) if len(p) == 1}
     keep = keep.copy()
     previous: str | None = None
     for index in np.flatnonzero(keep):
@@ -99,7 +127,7 @@ def drop_consecutive_repeats(
 
 
 def trim_to_budget(keep: np.ndarray, probs: np.ndarray, forced: np.ndarray, n: int) -> np.ndarray:
-    """Drop the ``n`` least probable kept, unforced words."""
+    """Drop the ``n`` least probable kept units that are not in ``forced``."""
     keep = keep.copy()
     removable = np.flatnonzero(keep & ~forced)
     if removable.size:

@@ -18,7 +18,7 @@ from edge_lingua.errors import (
     InvalidArgumentError,
     NoDefaultModelError,
 )
-from edge_lingua.segmentation import join_words, segment
+from edge_lingua.segmentation import join_units, segment
 
 SAMPLE = (
     "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
@@ -251,7 +251,7 @@ def test_no_default_model_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, tmp_
         Compressor.load()
 
 
-def test_join_words_never_invents_text() -> None:
+def test_join_units_never_invents_text() -> None:
     from tokenizers import Tokenizer
 
     from tests.toolchain_models import _wordpiece_tokenizer
@@ -259,9 +259,12 @@ def test_join_words_never_invents_text() -> None:
     tokenizer: Tokenizer = _wordpiece_tokenizer()
     text = "a-b  c\n\nd,e (f)g"
     seg = segment(tokenizer, text)
-    assert seg.words() == ["a", "-", "b", "c", "d", ",", "e", "(", "f", ")", "g"]
-    keep = np.array([1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1], dtype=bool)
-    assert join_words(text, seg.word_spans, keep) == "a b c\nd e f)g"
+    assert seg.words() == ["a-b", "c", "d", ",", "e", "(", "f", ")", "g"]
+    keep = np.array([1, 1, 1, 0, 1, 0, 1, 1, 1], dtype=bool)
+    # a whole line kept is copied; dropped units leave one space, never glued words
+    assert join_units(text, seg.word_spans, keep) == "a-b  c\n\nd e f)g"
+    keep[:2] = False
+    assert join_units(text, seg.word_spans, keep) == "d e f)g"
 
 
 def test_one_megabyte_prompt_runs_in_bounded_memory(tiny_bert_bundle: Path, tmp_path: Path) -> None:

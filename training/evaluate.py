@@ -38,7 +38,7 @@ import numpy as np
 
 from edge_lingua.compressor import Compressor, load_tokenizer
 from edge_lingua.perplexity.llama_scorer import LlamaCppScorer
-from edge_lingua.segmentation import Segmented, join_words, segment
+from edge_lingua.segmentation import Segmented, join_units, segment
 from edge_lingua.selection import select
 from training.corpus import gsm8k, sample
 from training.teacher import MINILM_TOKENIZER, open_teacher, score_text
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> None:
                 else:
                     keep = budget_select(seg, targets, rate)
                     seconds = teacher["score_s"] + time.perf_counter() - started
-                compressed = join_words(example.question, seg.word_spans, keep)
+                compressed = join_units(example.question, seg.word_spans, keep)
                 row = {"uid": example.uid, "method": method, "rate": rate,
                        "keep": keep.astype(int).tolist(), "compressed": compressed,
                        "seconds": seconds}

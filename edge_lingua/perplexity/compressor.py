@@ -18,7 +18,7 @@ from edge_lingua.perplexity.scorer import CausalLMScorer
 from edge_lingua.perplexity.units import Context, build_context
 from edge_lingua.providers import SessionConfig
 from edge_lingua.result import CompressionResult
-from edge_lingua.segmentation import join_words
+from edge_lingua.segmentation import join_units
 from edge_lingua.selection import forced_words, make_budget, select, trim_to_budget
 
 SEPARATOR = ranking.SEPARATOR
@@ -206,7 +206,7 @@ class PerplexityCompressor:
         allowed = target + float(costs[forced_all].sum())
         while True:
             masks = np.split(keep, np.cumsum(sizes)[:-1])
-            texts = [join_words(u.text, u.word_spans, m) for u, m in zip(units, masks, strict=True)]
+            texts = [join_units(u.text, u.word_spans, m) for u, m in zip(units, masks, strict=True)]
             prompt = self._prompt(opts, [texts[i] for i in order])
             compressed_tokens = self.count_tokens(prompt)
             excess = compressed_tokens - allowed

@@ -1,7 +1,7 @@
 """Words and phrases of a context, and which model token belongs to which word.
 
 Words are whitespace-delimited, so any set of kept words rebuilds a subsequence of the
-input (``edge_lingua.segmentation.join_words``). A token belongs to the word holding its
+input (``edge_lingua.segmentation.join_units``). A token belongs to the word holding its
 first non-space character; a token of whitespace only goes with the word after it.
 """
 
