@@ -48,8 +48,8 @@ def measure(mib: float, bundle: str | None, threads: int | None) -> dict[str, fl
         done = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True,
                               text=True, check=False)
         wall = time.perf_counter() - started
-    line = next((x for x in done.stderr.splitlines() if x.startswith("MEMORY ")), None)
-    if done.returncode != 0 or line is None:
+    line = next((x for x in done.stderr.splitlines() if x.startswith("MEMORY ")), "")
+    if done.returncode != 0 or not line.endswith(" 0"):
         raise RuntimeError(f"compress failed on {mib} MiB: {done.stderr[-800:]}")
     _, seconds, peak, _ = line.split()
     return {"mib": mib, "seconds": round(float(seconds), 2), "wall_s": round(wall, 2),

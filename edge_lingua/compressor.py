@@ -27,6 +27,7 @@ from edge_lingua.errors import (
 )
 from edge_lingua.providers import SessionConfig, batch_size_for, create_session
 from edge_lingua.result import CompressionResult
+from edge_lingua.sections import SECTIONED, SectionMerger, needs_sections, section_bounds
 from edge_lingua.segmentation import (
     Segmented,
     join_units,
@@ -340,20 +341,41 @@ class Compressor:
         for contexts in per_prompt:  # one prompt at a time: its windows never share a batch
             started = time.perf_counter()
             modes = [_resolve_structure(c, plan.structure) for c in contexts]
-            regions = [
-                layout(c, m, compress_code_comments=plan.code_comments,
-                       json_config=plan.json_config)
-                for c, m in zip(contexts, modes, strict=True)
-            ]
-            segs = [
-                segment(self._tokenizer, c, plan.protection, self._unk,
-                        [(r.start, r.end) for r in rs])
-                for c, rs in zip(contexts, regions, strict=True)
-            ]
-            scores, _ = self._score_many(segs, chunk_end_tokens)
-            result = self._select(contexts, segs, scores, regions, modes, plan)
+            if needs_sections(contexts, modes):
+                result = self._compress_sections(contexts[0], plan, chunk_end_tokens)
+            else:
+                result = self._compress_prompt(contexts, modes, plan, chunk_end_tokens)
             results.append(replace(result, elapsed_s=time.perf_counter() - started))
         return results
+
+    def _compress_prompt(
+        self, contexts: list[str], modes: list[str], plan: _Plan, chunk_end_tokens: tuple[str, ...]
+    ) -> CompressionResult:
+        regions = [
+            layout(c, m, compress_code_comments=plan.code_comments, json_config=plan.json_config)
+            for c, m in zip(contexts, modes, strict=True)
+        ]
+        segs = [
+            segment(self._tokenizer, c, plan.protection, self._unk, [(r.start, r.end) for r in rs])
+            for c, rs in zip(contexts, regions, strict=True)
+        ]
+        scores, _ = self._score_many(segs, chunk_end_tokens)
+        return self._select(contexts, segs, scores, regions, modes, plan)
+
+    def _compress_sections(
+        self, text: str, plan: _Plan, chunk_end_tokens: tuple[str, ...]
+    ) -> CompressionResult:
+        """A long plain-text prompt, section by section (:mod:`edge_lingua.sections`)."""
+        started = time.perf_counter()
+        bounds = section_bounds(text)
+        if plan.budget.target_token is not None:
+            origin = sum(self._count(text[lo:hi]) for lo, hi in bounds)
+            rate = min(1.0, plan.budget.target_token / max(origin, 1))
+            plan = replace(plan, budget=Budget(rate=rate, target_token=None))
+        merger = SectionMerger()
+        for lo, hi in bounds:
+            merger.add(self._compress_prompt([text[lo:hi]], [SECTIONED], plan, chunk_end_tokens))
+        return merger.result(time.perf_counter() - started)
 
     def _count(self, text: str) -> int:
         tokenizer = self._target_tokenizer or self._tokenizer
