@@ -48,5 +48,5 @@ def test_batched_scores_are_one_prompts_windows_together(batched: Compressor, sh
     assert scores.windows == single.windows
     difference = np.abs(scores.token_probs - single.token_probs)
     assert difference.max() > 0  # activation scales are shared across a batch
-    assert difference.mean() < 0.01
+    assert difference.mean() < 0.05  # but the same model on the same windows
     assert scores.logits is not None and scores.logits.shape == (scores.token_ids.size, 2)
