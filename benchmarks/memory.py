@@ -29,18 +29,20 @@ _CHILD = (
 )
 
 
-def english(n_bytes: int) -> str:
-    """At least ``n_bytes`` of UTF-8 English: GSM8K test problems, repeated as needed."""
-    source = "\n\n".join(e.cot for e in gsm8k("test"))
+def english(n_bytes: int, source: str | None = None) -> str:
+    """``n_bytes`` characters of English: ``source`` (default: the GSM8K test problems with
+    their worked solutions), repeated as needed."""
+    source = source or "\n\n".join(e.cot for e in gsm8k("test"))
     copies = n_bytes // len(source.encode("utf-8")) + 1
     return "\n\n".join([source] * copies)[:n_bytes]
 
 
-def measure(mib: float, bundle: str | None, threads: int | None) -> dict[str, float]:
+def measure(mib: float, bundle: str | None, threads: int | None,
+            source: str | None = None) -> dict[str, float]:
     """Seconds, peak RSS (MiB) and input size of one ``compress`` run in a fresh process."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "prompt.txt"
-        path.write_text(english(int(mib * 2**20)), encoding="utf-8")
+        path.write_text(english(int(mib * 2**20), source), encoding="utf-8")
         args = ["compress", str(path), "--rate", "0.33"]
         args += ["--bundle", bundle] if bundle else []
         args += ["--threads", str(threads)] if threads else []
@@ -61,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mib", type=float, nargs="+", default=[1, 5, 20])
     parser.add_argument("--bundle", help="token-classifier bundle (default: the shipped model)")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--source", type=Path, help="text to repeat (default: GSM8K test)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    source = args.source.read_text(encoding="utf-8") if args.source else None
     rows = []
     for mib in args.mib:
-        rows.append(measure(mib, args.bundle, args.threads))
+        rows.append(measure(mib, args.bundle, args.threads, source))
         print(json.dumps(rows[-1]), flush=True)
     if args.out:
         write_json(args.out, {"machine": machine(), "runs": rows})

@@ -118,6 +118,12 @@ class Manifest:
             return len(self.extra["id2label"])
         return 2
 
+    @property
+    def window_len(self) -> int:
+        """Tokens per encoder window, special tokens included: ``extra.window_len`` (shorter
+        windows cost less attention per token), else ``max_seq_len``."""
+        return int(self.extra.get("window_len", self.max_seq_len))
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Manifest:
         """Validate every field's type and range; ManifestError naming the field otherwise."""
@@ -180,6 +186,7 @@ class Manifest:
         )
         _integer(extra, "num_labels", 2, _MAX_LABELS, 2, prefix="extra.")
         _integer(extra, "max_position_embeddings", 8, MAX_SEQ_LEN, 8, prefix="extra.")
+        _integer(extra, "window_len", 8, manifest.max_seq_len, 8, prefix="extra.")
         labels = extra.get("id2label", {})
         if not isinstance(labels, Mapping) or (
             "num_labels" in extra and "id2label" in extra and len(labels) != extra["num_labels"]

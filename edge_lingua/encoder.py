@@ -38,7 +38,7 @@ class WindowEncoder:
         self._keep_label = manifest.keep_label
         self._session = session
         self.batch_size = batch_size
-        self.max_tokens = manifest.max_seq_len - 2
+        self.max_tokens = manifest.window_len - 2
         self._inputs = {i.name: i.type for i in session.get_inputs()}
         if "input_ids" not in self._inputs:
             raise ManifestError("the model has no 'input_ids' input", field="model_inputs")

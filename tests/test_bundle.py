@@ -130,6 +130,8 @@ def test_malformed_manifest_is_refused(bundle: Path) -> None:
         ({"extra": {"num_labels": 1}}, "extra.num_labels"),
         ({"extra": {"num_labels": 3, "id2label": {"0": "drop", "1": "keep"}}}, "extra.id2label"),
         ({"extra": {"max_position_embeddings": 64}}, "max_seq_len"),
+        ({"extra": {"window_len": 129}}, "extra.window_len"),
+        ({"extra": {"window_len": 4}}, "extra.window_len"),
     ],
 )
 def test_every_malformed_field_is_a_manifest_error_naming_it(

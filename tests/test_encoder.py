@@ -50,3 +50,20 @@ def test_batched_scores_are_one_prompts_windows_together(batched: Compressor, sh
     assert difference.max() > 0  # activation scales are shared across a batch
     assert difference.mean() < 0.05  # but the same model on the same windows
     assert scores.logits is not None and scores.logits.shape == (scores.token_ids.size, 2)
+
+
+def test_window_len_of_the_manifest_sets_the_windows(tiny_bert_bundle, tmp_path) -> None:
+    import json
+    import shutil
+
+    text = " ".join(["The ferry leaves at 7:40 and reaches the island 35 minutes later."] * 30)
+    full = Compressor.load(tiny_bert_bundle).score(text)
+    short = tmp_path / "short"
+    shutil.copytree(tiny_bert_bundle, short)
+    data = json.loads((short / "manifest.json").read_text())
+    data["extra"]["window_len"] = 64
+    (short / "manifest.json").write_text(json.dumps(data))
+    scores = Compressor.load(short).score(text)
+    assert max(hi - lo for lo, hi in full.windows) > 62
+    assert max(hi - lo for lo, hi in scores.windows) <= 62 and len(scores.windows) > 1
+    assert scores.words == full.words
