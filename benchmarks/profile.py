@@ -43,13 +43,15 @@ KERNEL_GROUPS = {
 }
 # cProfile: which functions' cumulative time makes each part (first match wins)
 CALL_GROUPS = (
-    ("model (InferenceSession.run)", ("onnxruntime", "run")),
-    ("tokenization (tokenizers)", ("~", "encode")),
+    ("model (InferenceSession.run)", ("onnxruntime_inference_collection", "run")),
+    ("tokenization (tokenizers)", ("~", "of 'tokenizers.Tokenizer' objects")),
     ("segmentation", ("edge_lingua/segmentation.py", "segment")),
     ("windows", ("edge_lingua/segmentation.py", "window_bounds")),
     ("selection and join", ("edge_lingua/compressor.py", "_select")),
     ("structure detection and layout", ("edge_lingua/structure.py", "")),
 )
+
+TOKENIZER_ENCODE = ("~", "<method 'encode' of 'tokenizers.Tokenizer' objects>")
 
 
 def _group(op_type: str) -> str:
@@ -123,12 +125,22 @@ def call_breakdown(bundle: Path | None, threads: int, tokens: int,
     profiler.disable()
     wall = time.perf_counter() - started
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def cumulative(where: str, function: str) -> tuple[float, Any]:
+        found = [(cum, key) for key, (_, _, _, cum, _) in stats.items()
+                 if where in key[0] and function in key[2]]
+        return max(found, key=lambda f: f[0], default=(0.0, None))
+
     parts: dict[str, float] = {}
     for name, (where, function) in CALL_GROUPS:
-        parts[name] = max((cum for (file, _, func), (_, _, _, cum, _) in stats.items()
-                           if where in file and (not function or func == function)), default=0.0)
-    # segmentation holds its tokenization: report them apart
-    parts["segmentation"] = max(parts["segmentation"] - parts["tokenization (tokenizers)"], 0.0)
+        parts[name] = cumulative(where, function)[0]
+    # tokenizer calls happen inside segmentation and selection (token counts): move them out
+    encode, key = cumulative(*TOKENIZER_ENCODE)
+    if key is not None:
+        callers = stats[key][4]
+        in_segment = sum(v[3] for c, v in callers.items() if c[2] == "segment")
+        parts["segmentation"] -= in_segment
+        parts["selection and join"] -= encode - in_segment
     parts["other Python"] = max(wall - sum(parts.values()), 0.0)
     top = sorted(((cum, f"{Path(file).name}:{func}") for (file, _, func), (_, _, _, cum, _)
                   in stats.items()), reverse=True)[:25]
@@ -141,7 +153,8 @@ def table(result: dict[str, Any]) -> str:
     """The markdown breakdown of one whole call: kernels split the model's share."""
     calls, kernels = result["call"], result["kernels"]
     model = calls["parts"]["model (InferenceSession.run)"]["share"]
-    rows = ["| part | share of a whole 8,192-token call |", "|---|---|"]
+    rows = [f"| part | share of a whole {calls['prompt_cl100k_tokens']:,}-token call |",
+            "|---|---|"]
     for group, data in kernels["groups"].items():
         rows.append(f"| model: {group} | {100 * model * data['share']:.1f}% |")
     for part, data in calls["parts"].items():

@@ -19,6 +19,7 @@ from edge_lingua.bundle import Manifest
 from edge_lingua.errors import InferenceError, ManifestError
 
 LOGITS = "logits"
+FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class WindowEncoder:
         self._inputs = {i.name: i.type for i in session.get_inputs()}
         if "input_ids" not in self._inputs:
             raise ManifestError("the model has no 'input_ids' input", field="model_inputs")
+        unfed = sorted(set(self._inputs) - set(FEEDS))
+        if unfed:
+            raise ManifestError(f"the model needs inputs a token classifier is not given: "
+                                f"{', '.join(unfed)}", field="model_inputs")
+        unknown = [name for name in manifest.model_inputs if name not in self._inputs]
+        if unknown:
+            raise ManifestError(f"model_inputs lists {', '.join(unknown)}, which the model does "
+                                "not take", field="model_inputs")
         self._int32 = {name for name, kind in self._inputs.items() if kind == "tensor(int32)"}
         outputs = {o.name: o.shape for o in session.get_outputs()}
         if LOGITS not in outputs:

@@ -192,3 +192,28 @@ def test_a_file_that_is_not_onnx_is_a_manifest_error(bundle: Path) -> None:
     rewrite_checksums(bundle)
     with pytest.raises(ManifestError, match="not a readable ONNX model"):
         load_bundle(bundle)
+
+
+def test_model_inputs_must_match_the_model(bundle: Path) -> None:
+    from edge_lingua.compressor import Compressor
+
+    _edit_manifest(bundle, model_inputs=["input_ids", "attention_mask", "pixel_values"])
+    with pytest.raises(ManifestError, match="pixel_values") as caught:
+        Compressor.load(bundle)
+    assert caught.value.field == "model_inputs"
+
+
+def test_model_needing_an_input_the_runtime_cannot_feed_is_refused(bundle: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edge_lingua.compressor import Compressor
+
+    model = onnx.load(bundle / "model.onnx")
+    model.graph.input.append(
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]))
+    onnx.save(model, bundle / "model.onnx")
+    rewrite_checksums(bundle)
+    with pytest.raises(ManifestError, match="position_ids") as caught:
+        Compressor.load(bundle)
+    assert caught.value.field == "model_inputs"
