@@ -160,6 +160,7 @@ class Compressor:
         threads: int | None = None,
         *,
         graph_optimization: str = "all",
+        spin_wait: bool = True,
         target_tokenizer: str | Path | Tokenizer | None = None,
         batch_size: int | None = None,
         verify: bool = True,
@@ -173,7 +174,7 @@ class Compressor:
                 )
         loaded = load_bundle(bundle, kind="token-classifier", verify=verify)
         config = SessionConfig(providers=providers, threads=threads,
-                               graph_optimization=graph_optimization)
+                               graph_optimization=graph_optimization, spin_wait=spin_wait)
         session, provider = create_session(loaded.model_path, config)
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")

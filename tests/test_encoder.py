@@ -67,3 +67,17 @@ def test_window_len_of_the_manifest_sets_the_windows(tiny_bert_bundle, tmp_path)
     assert max(hi - lo for lo, hi in full.windows) > 62
     assert max(hi - lo for lo, hi in scores.windows) <= 62 and len(scores.windows) > 1
     assert scores.words == full.words
+
+
+@pytest.mark.parametrize(("spin_wait", "entry"), [(True, "1"), (False, "0")])
+def test_spin_wait_sets_the_session_and_keeps_the_output(
+    tiny_bert_bundle, spin_wait: bool, entry: str
+) -> None:
+    from edge_lingua.providers import SessionConfig
+
+    options = SessionConfig(threads=2, spin_wait=spin_wait).session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == entry
+    text = "The ferry leaves at 7:40 and reaches the island 35 minutes later. " * 20
+    result = Compressor.load(tiny_bert_bundle, threads=2, spin_wait=spin_wait).score(text)
+    reference = Compressor.load(tiny_bert_bundle, threads=2).score(text)
+    assert np.array_equal(result.token_probs, reference.token_probs)
