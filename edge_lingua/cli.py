@@ -12,6 +12,7 @@ from pathlib import Path
 from edge_lingua.errors import EdgeLinguaError, InputEncodingError
 from edge_lingua.perplexity.cli import add_arguments as add_perplexity_arguments
 from edge_lingua.perplexity.options import METHODS
+from edge_lingua.structure import DEFAULT_STRUCTURE, STRUCTURES
 
 CLASSIFIER_METHOD = "llmlingua2"
 
@@ -56,7 +57,12 @@ def _compress(args: argparse.Namespace) -> int:
             force_tokens=args.force_token,
             force_reserve_digit=args.force_reserve_digit,
             drop_consecutive=args.drop_consecutive,
+            structure=args.structure,
+            protect=args.protect,
+            compress_code_comments=args.compress_code_comments,
         )
+        for note in result.warnings:
+            print(f"warning: {note}", file=sys.stderr)
     else:
         from edge_lingua.perplexity.cli import compress_from_args
 
@@ -128,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="always keep words with digits")
     compress.add_argument("--drop-consecutive", action="store_true",
                           help="drop a force token that repeats the one before it")
+    compress.add_argument("--structure", choices=STRUCTURES, default=DEFAULT_STRUCTURE,
+                          help="what to keep verbatim: auto (default) detects json, markdown, "
+                               "code or chat; text compresses everything")
+    compress.add_argument("--protect", action="append", default=None,
+                          help="atom category (url, email, path, uuid, hash, ip, datetime, "
+                               "version, number, identifier, mention, hashtag, all, none) or "
+                               "regex kept whatever the budget (repeatable; default: url email "
+                               "path uuid hash ip)")
+    compress.add_argument("--compress-code-comments", action="store_true",
+                          help="in code, compress comments and docstrings (code stays verbatim)")
     compress.add_argument("--target-tokenizer", help="tokenizer.json of the target LLM")
     compress.add_argument("--provider", action="append",
                           help="execution provider, in order of preference (repeatable)")

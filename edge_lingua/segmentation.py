@@ -45,6 +45,7 @@ _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _ZH_PHRASE_END = frozenset(
     "的了是在和与及或也都就而之于为把被从对向以将由并但又还很所其该这那个们地得着过")
 MAX_CJK_UNIT = 4
+_ASCII_DIGITS = frozenset("0123456789")
 
 
 @cache
@@ -133,6 +134,8 @@ def split_units(
             protected.append(atom.category == "custom" or protection.covers(atom.category))
             regions.append(index)
             position = atom.end
+    if "\\" in text:
+        _glue_escapes(text, spans, kinds, protected, regions)
     return Units(
         text=text,
         spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
@@ -140,6 +143,23 @@ def split_units(
         protected=np.asarray(protected, dtype=bool),
         region=np.asarray(regions, dtype=np.int64),
     )
+
+
+def _glue_escapes(text: str, spans: list[tuple[int, int]], kinds: list[str],
+                  protected: list[bool], regions: list[int]) -> None:
+    """Merge a unit ending in a backslash with the unit right after it (same region), so an
+    escape such as ``\\n`` or ``\\u00e9`` is never cut in two."""
+    index = 0
+    while index + 1 < len(spans):
+        (start, end), (next_start, next_end) = spans[index], spans[index + 1]
+        if text[end - 1] == "\\" and next_start == end and regions[index] == regions[index + 1]:
+            spans[index] = (start, next_end)
+            if kinds[index] == SYMBOL:
+                kinds[index] = kinds[index + 1]
+            protected[index] = protected[index] or protected[index + 1]
+            del spans[index + 1], kinds[index + 1], protected[index + 1], regions[index + 1]
+        else:
+            index += 1
 
 
 def _script(char: str) -> str:
@@ -296,12 +316,18 @@ def _is_cjk(char: str) -> bool:
 
 
 def _separator(text: str, left_end: int, right_start: int) -> str:
-    """What stands between two kept units that had dropped units between them."""
+    """What stands between two kept units that had dropped units between them: a space next
+    to a digit (numbers never run together), nothing between CJK characters, else a space
+    where the input had one or where two words would otherwise be glued into a new one."""
+    left, right = text[left_end - 1], text[right_start]
+    if left in _ASCII_DIGITS or right in _ASCII_DIGITS:
+        return " "
+    if _is_cjk(left) and _is_cjk(right):
+        return ""
     if any(c.isspace() for c in text[left_end:right_start]):
         return " "
-    left, right = text[left_end - 1], text[right_start]
     if left.isalnum() and right.isalnum() and not (_is_cjk(left) or _is_cjk(right)):
-        return " "  # never glue two words into a new one
+        return " "
     return ""
 
 

@@ -95,7 +95,8 @@ _FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.M | re.S)
 # headings with words (not GSM8K's "#### 18"), list items, quotes, table rows
 _MD_SIGNAL = re.compile(
     r"^(?:#{1,6} [^\W\d]|[ \t]*(?:[-*+]|\d+[.)]) \S|[ \t]*\|.*\|[ \t]*$|> )", re.M)
-_SPEAKER = re.compile(r"^[ \t]*([A-Z][\w.'\- ]{0,30}?|[A-Z][\w]*\s?\d*):[ \t]+\S", re.M)
+# "John:", "PhD A:", "Hon. Mary Ng (Minister of Small Business):" at the start of a line
+_SPEAKER = re.compile(r"^[ \t]*([A-Z][^:\n]{0,119}?):[ \t]+\S", re.M)
 _CODE_LINE = re.compile(
     r"^(?:\s*(?:def|class|import|from|return|if|elif|else|for|while|try|except|with|"
     r"function|const|let|var|public|private|static|#include|package|func|fn)\b.*|.*[;{}]\s*"
@@ -118,7 +119,8 @@ def detect(text: str) -> str:
             or len(_MD_SIGNAL.findall(text)) >= max(3, len(lines) // 5)):
         return "markdown"
     speakers = _SPEAKER.findall(text)
-    if len(speakers) >= 2 and len(speakers) >= len(lines) // 2:
+    repeated = len(speakers) > len(set(speakers))
+    if repeated and len(speakers) >= 2 and len(speakers) >= len(lines) // 2:
         return "chat"
     code_lines = sum(1 for line in lines if _CODE_LINE.match(line))
     indented = sum(1 for line in lines if line.startswith(("    ", "\t")))
@@ -201,10 +203,11 @@ def _tag_options(attrs: str, where: int) -> tuple[str, float | None]:
         name, value = match.groups()
         if name == "rate":
             try:
-                rate = check_rate(float(value), "<llmlingua> rate")
+                number = float(value)
             except ValueError:
                 raise InvalidArgumentError(
                     f"<llmlingua> at character {where}: rate={value} is not a number") from None
+            rate = check_rate(number, f"<llmlingua> at character {where}: rate")
         elif value.lower() in ("false", "0", "no"):
             role = FIXED
         elif value.lower() not in ("true", "1", "yes"):
@@ -250,11 +253,11 @@ def _speaker_layout(text: str) -> list[Region]:
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
 
 
 def _json_layout(text: str, config: Mapping[str, KeyConfig]) -> list[Region]:
-    """Only the contents of string values are compressed; escapes stay whole."""
+    """Only the contents of string values are compressed (segmentation never separates a
+    backslash from the character after it, so escapes stay whole)."""
     regions: list[Region] = []
     position = 0
     stack: list[str | None] = []
@@ -278,12 +281,7 @@ def _json_layout(text: str, config: Mapping[str, KeyConfig]) -> list[Region]:
                 options = config.get(owner, KeyConfig()) if owner is not None else KeyConfig()
                 if options.compress and options.value_type == "str" and end - i > 2:
                     regions.append(Region(position, i + 1, FIXED))
-                    inner = i + 1
-                    for escape in _JSON_ESCAPE.finditer(text, i + 1, end - 1):
-                        regions.append(Region(inner, escape.start(), COMPRESS, options.rate))
-                        regions.append(Region(escape.start(), escape.end(), FIXED))
-                        inner = escape.end()
-                    regions.append(Region(inner, end - 1, COMPRESS, options.rate))
+                    regions.append(Region(i + 1, end - 1, COMPRESS, options.rate))
                     position = end - 1
             i = end
             continue

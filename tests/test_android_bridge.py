@@ -3,8 +3,10 @@
 Golden vectors come from the Python Compressor (export/golden.py) over real GSM8K/QuALITY texts
 and hand-written Unicode corner cases; then
 
-* javac compiles the Java library and JUnit 4 replays them: token ids, offsets, words, windows,
-  keep probabilities and compressed output must be identical;
+* javac compiles the Java library and JUnit 4 replays them: token ids, offsets, units (atoms,
+  words, CJK phrases), windows, keep probabilities and compressed output (``structure="text"``:
+  whitespace fidelity, force phrases, protected atoms) must be identical, and so must units,
+  force-phrase masks and rebuilt texts of 300 generated texts;
 * onnxruntime-node runs the model (the ONNX file and its ORT-format conversion) and
   tokenizers.js tokenizes: logits within 1e-5 of Python's, token ids identical.
 
@@ -114,7 +116,21 @@ def test_golden_vectors_cover_the_hard_cases(parity_inputs: tuple[Path, Path]) -
     assert any(len(c["windows"]) > 1 for case in data["cases"] for c in case["contexts"])
     assert any(len(case["contexts"]) > 1 for case in data["cases"])
     rates = {r["options"].get("rate") for case in data["cases"] for r in case["results"]}
-    assert {0.5, 0.33} <= rates
+    assert {0.5, 0.33, 1.0} <= rates
+    assert data["structure"] == "text"
+    kinds = {k for case in data["cases"] for c in case["contexts"] for k in c["word_kinds"]}
+    assert {"url", "email", "path", "uuid", "ip", "number", "identifier", "cjk"} <= kinds
+    assert any(any(c["word_protected"]) for case in data["cases"] for c in case["contexts"])
+    assert any("\n    " in t and "\n\n\n" in t for t in texts)  # indentation, blank-line runs
+    results = [(case, r) for case in data["cases"] for r in case["results"]]
+    for case, result in results:
+        if result["options"] == {"rate": 1.0}:  # the identity, byte for byte
+            prompt = "\n\n".join(c["text"] for c in case["contexts"])
+            assert result["compressed_prompt"] == prompt
+    phrases = [r for _, r in results if "The answer is" in r["options"].get("force_tokens", [])]
+    assert any("The answer is" in r["compressed_prompt"] for r in phrases)
+    assert any(r["warnings"] for _, r in results)  # low coverage (Chinese)
+    assert len(data["segmentation_cases"]) >= 100
 
 
 def test_java_reproduces_python_exactly(parity_inputs: tuple[Path, Path]) -> None:

@@ -6,7 +6,8 @@ import java.util.List;
  * A compressed prompt and how it was made (edge_lingua.result.CompressionResult).
  *
  * <p>{@code keptMask.get(i)[j]} says whether word j of context i was kept; token counts use the
- * bundle's tokenizer.
+ * bundle's tokenizer. {@code coverage} is the share of input tokens the model can read (not its
+ * unknown token); {@code warnings} what the caller should know (low coverage), as in Python.
  */
 public final class CompressionResult {
     public final String compressedPrompt;
@@ -16,10 +17,12 @@ public final class CompressionResult {
     public final int originTokens;
     public final int compressedTokens;
     public final double elapsedSeconds;
+    public final double coverage;
+    public final List<String> warnings;
 
     CompressionResult(String compressedPrompt, List<String> compressedContexts,
             List<List<String>> words, List<boolean[]> keptMask, int originTokens,
-            int compressedTokens, double elapsedSeconds) {
+            int compressedTokens, double elapsedSeconds, double coverage, List<String> warnings) {
         this.compressedPrompt = compressedPrompt;
         this.compressedContexts = compressedContexts;
         this.words = words;
@@ -27,6 +30,8 @@ public final class CompressionResult {
         this.originTokens = originTokens;
         this.compressedTokens = compressedTokens;
         this.elapsedSeconds = elapsedSeconds;
+        this.coverage = coverage;
+        this.warnings = warnings;
     }
 
     /** origin / compressed tokens (3.0 means 3x smaller). */

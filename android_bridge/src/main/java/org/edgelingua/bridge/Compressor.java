@@ -1,5 +1,7 @@
 package org.edgelingua.bridge;
 
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -10,11 +12,21 @@ import java.util.List;
  *
  * <p>The model is behind {@link Model}; apps pass the onnxruntime wrapper
  * ({@code org.edgelingua.bridge.ort.OrtModel}), tests may pass logits recorded from Python.
- * Not ported: a separate target-LLM tokenizer for token counts, and the context-level filter.
+ *
+ * <p>This is Python's {@code structure="text"}: atoms whole or absent (protected categories kept
+ * outside the budget), {@code rate=1.0} the identity, indentation and line breaks of kept lines
+ * kept, force-token phrases counted inside the budget, units the model cannot read (only
+ * {@code [UNK]} tokens) ranked first. Not ported: the structure modes (JSON, markdown, code, chat)
+ * and LLMLingua's {@code <llmlingua ...>} tags (refused with an {@link InvalidInputException}),
+ * a separate target-LLM tokenizer for token counts, and the context-level filter.
  */
 public final class Compressor {
     public static final List<String> DEFAULT_CHUNK_END_TOKENS = List.of(".", "\n");
     public static final String CONTEXT_SEPARATOR = "\n\n";
+    /** Below this share of readable (not unknown) tokens a result warns. */
+    public static final double LOW_COVERAGE = 0.8;
+    /** The keep probability of a unit with no readable token: ranked above every scored unit. */
+    public static final float UNREADABLE_PRIORITY = 2.0f;
 
     /** Runs the classifier on one window of token ids (no special tokens). */
     @FunctionalInterface
@@ -31,6 +43,7 @@ public final class Compressor {
         boolean forceReserveDigit;
         boolean dropConsecutive;
         List<String> chunkEndTokens = DEFAULT_CHUNK_END_TOKENS;
+        List<String> protect;
 
         public Options rate(double value) {
             rate = value;
@@ -61,6 +74,15 @@ public final class Compressor {
             chunkEndTokens = List.copyOf(value);
             return this;
         }
+
+        /**
+         * Atoms kept whatever the budget, outside it: category names ({@link Atoms#CATEGORIES}),
+         * "default", "all", "none", or java.util.regex patterns; default {@link Atoms#DEFAULT_PROTECT}.
+         */
+        public Options protect(List<String> value) {
+            protect = List.copyOf(value);
+            return this;
+        }
     }
 
     /** What the classifier says about one context. */
@@ -69,6 +91,7 @@ public final class Compressor {
         public final List<int[]> windows;
         public final float[][] logits;
         public final float[] tokenProbs;
+        /** Mean keep probability of the unit's readable tokens, or UNREADABLE_PRIORITY. */
         public final float[] wordProbs;
 
         ContextScores(Segmented segmented, List<int[]> windows, float[][] logits, float[] tokenProbs,
@@ -134,12 +157,14 @@ public final class Compressor {
         int[] counts = new int[seg.nWords()];
         for (int t = 0; t < n; t++) {
             tokenProbs[t] = keepProbability(logits[t]);
-            sums[seg.tokenWord[t]] += tokenProbs[t];
-            counts[seg.tokenWord[t]]++;
+            if (seg.tokenReadable[t]) { // pooled in token order, as numpy's bincount
+                sums[seg.tokenWord[t]] += tokenProbs[t];
+                counts[seg.tokenWord[t]]++;
+            }
         }
         float[] wordProbs = new float[seg.nWords()];
         for (int w = 0; w < wordProbs.length; w++) {
-            wordProbs[w] = (float) (sums[w] / Math.max(counts[w], 1));
+            wordProbs[w] = counts[w] > 0 ? (float) (sums[w] / counts[w]) : UNREADABLE_PRIORITY;
         }
         return new ContextScores(seg, windows, logits, tokenProbs, wordProbs);
     }
@@ -175,13 +200,15 @@ public final class Compressor {
     public CompressionResult compress(List<String> contexts, Options options) {
         long started = System.nanoTime();
         Selection.Budget budget = Selection.makeBudget(options.rate, options.targetToken);
+        Atoms.Protection protection = Atoms.makeProtection(options.protect);
+        Selection.forcePhrases(options.forceTokens); // validates
         contexts(contexts);
         List<ContextScores> scores = new ArrayList<>();
         List<String> words = new ArrayList<>();
         List<List<String>> perContext = new ArrayList<>();
         int totalWords = 0;
         for (String c : contexts) {
-            ContextScores s = score(Segmented.of(tokenizer, c), options.chunkEndTokens);
+            ContextScores s = score(Segmented.of(tokenizer, c, protection), options.chunkEndTokens);
             scores.add(s);
             List<String> w = s.segmented.words();
             perContext.add(w);
@@ -194,25 +221,45 @@ public final class Compressor {
         }
         double[] probs = new double[totalWords];
         double[] costs = new double[totalWords];
+        boolean[] fixed = new boolean[totalWords];
+        boolean[] compressible = new boolean[totalWords];
+        double totalCost = 0.0;
         int at = 0;
         for (ContextScores s : scores) {
             int[] wordCosts = s.segmented.wordTokenCounts();
             for (int w = 0; w < wordCosts.length; w++, at++) {
                 probs[at] = s.wordProbs[w];
                 costs[at] = wordCosts[w];
+                totalCost += wordCosts[w];
+                // protected atoms are kept like structure: whatever the budget, and outside it
+                fixed[at] = s.segmented.units.isProtected[w];
+                compressible[at] = !fixed[at];
             }
         }
+        double scale = totalCost > 0 ? originTokens / totalCost : 1.0;
+        for (int i = 0; i < totalWords; i++) {
+            costs[i] *= scale;
+        }
         boolean[] forced = Selection.forcedWords(words, options.forceTokens, options.forceReserveDigit);
-        double limit = budget.tokens(originTokens);
-        boolean[] keep = Selection.select(probs, costs, forced, limit);
+        boolean anyCompressible = false;
+        for (int i = 0; i < totalWords; i++) {
+            forced[i] &= compressible[i];
+            anyCompressible |= compressible[i];
+        }
+        boolean[] keep = new boolean[totalWords];
+        double allowed;
+        if (budget.targetToken == null && (budget.rate >= 1.0 || !anyCompressible)) {
+            Arrays.fill(keep, true); // rate 1.0 is the identity
+            allowed = Double.POSITIVE_INFINITY;
+        } else {
+            allowed = keepWithinBudget(keep, probs, costs, fixed, compressible, forced, budget);
+        }
         if (options.dropConsecutive) {
             keep = Selection.dropConsecutiveRepeats(words, keep, options.forceTokens);
         }
-        double allowed = limit;
-        for (int i = 0; i < forced.length; i++) {
-            if (forced[i]) {
-                allowed += costs[i];
-            }
+        boolean[] untouchable = new boolean[totalWords];
+        for (int i = 0; i < totalWords; i++) {
+            untouchable[i] = !compressible[i] || forced[i];
         }
         List<String> texts;
         int compressedTokens;
@@ -223,16 +270,29 @@ public final class Compressor {
                 compressedTokens += t.isEmpty() ? 0 : tokenizer.count(t);
             }
             double excess = compressedTokens - allowed;
-            if (excess <= 0 || !anyUnforced(keep, forced)) {
+            if (excess <= 0 || !anyUnforced(keep, untouchable)) {
                 break;
             }
-            keep = Selection.trimToBudget(keep, probs, forced, (int) excess);
+            keep = Selection.trimToBudget(keep, probs, untouchable, (int) Math.ceil(excess));
         }
         List<boolean[]> masks = new ArrayList<>();
         at = 0;
+        int tokens = 0;
+        int readable = 0;
         for (ContextScores s : scores) {
             masks.add(Arrays.copyOfRange(keep, at, at + s.segmented.nWords()));
             at += s.segmented.nWords();
+            for (boolean r : s.segmented.tokenReadable) {
+                tokens++;
+                readable += r ? 1 : 0;
+            }
+        }
+        double coverage = tokens == 0 ? 1.0 : (double) readable / tokens;
+        List<String> notes = new ArrayList<>();
+        if (coverage < LOW_COVERAGE) {
+            notes.add("only " + new BigDecimal(coverage * 100).setScale(0, RoundingMode.HALF_EVEN)
+                    + "% of the text's tokens are known to this model; units it cannot read are kept "
+                    + "verbatim first, within the budget");
         }
         List<String> nonEmpty = new ArrayList<>();
         for (String t : texts) {
@@ -242,14 +302,44 @@ public final class Compressor {
         }
         return new CompressionResult(String.join(CONTEXT_SEPARATOR, nonEmpty), List.copyOf(texts),
                 List.copyOf(perContext), masks, originTokens, compressedTokens,
-                (System.nanoTime() - started) / 1e9);
+                (System.nanoTime() - started) / 1e9, coverage, List.copyOf(notes));
+    }
+
+    /**
+     * Python's _keep_within_budgets for text: fixed (protected) units, then the best compressible
+     * units within {@code rate} of their tokens, or {@code targetToken} less the fixed ones. Marks
+     * them in {@code keep}; returns the token count the output may reach.
+     */
+    private static double keepWithinBudget(boolean[] keep, double[] probs, double[] costs, boolean[] fixed,
+            boolean[] compressible, boolean[] forced, Selection.Budget budget) {
+        System.arraycopy(fixed, 0, keep, 0, keep.length);
+        double allowed = Selection.sum(costs, fixed);
+        int[] index = java.util.stream.IntStream.range(0, keep.length).filter(i -> compressible[i]).toArray();
+        if (index.length == 0) {
+            return allowed;
+        }
+        double[] groupProbs = new double[index.length];
+        double[] groupCosts = new double[index.length];
+        boolean[] groupForced = new boolean[index.length];
+        for (int k = 0; k < index.length; k++) {
+            groupProbs[k] = probs[index[k]];
+            groupCosts[k] = costs[index[k]];
+            groupForced[k] = forced[index[k]];
+        }
+        double limit = budget.targetToken != null ? budget.targetToken - allowed
+                : budget.rate * Selection.sum(groupCosts, null);
+        boolean[] chosen = Selection.select(groupProbs, groupCosts, groupForced, limit);
+        for (int k = 0; k < index.length; k++) {
+            keep[index[k]] |= chosen[k];
+        }
+        return allowed + Math.max(limit, Selection.sum(groupCosts, groupForced));
     }
 
     private static List<String> join(List<ContextScores> scores, boolean[] keep) {
         List<String> texts = new ArrayList<>();
         int offset = 0;
         for (ContextScores s : scores) {
-            texts.add(Segmentation.joinWords(s.segmented, keep, offset));
+            texts.add(Segmentation.joinUnits(s.segmented, keep, offset));
             offset += s.segmented.nWords();
         }
         return texts;
@@ -264,12 +354,16 @@ public final class Compressor {
         return false;
     }
 
-    /** The Python runtime's input checks: some non-blank text, valid Unicode. */
+    /** The Python runtime's input checks: some non-blank text, valid Unicode; no LLMLingua tags. */
     private static void contexts(List<String> contexts) {
         boolean blank = true;
         for (String c : contexts) {
             if (c == null) {
                 throw new InvalidInputException("a context is null");
+            }
+            if (c.contains("<llmlingua") || c.contains("</llmlingua")) {
+                throw new InvalidInputException("<llmlingua ...> tags are honoured by the Python runtime "
+                        + "only; the Android bridge compresses plain text (structure=\"text\")");
             }
             for (int i = 0; i < c.length(); i++) {
                 char ch = c.charAt(i);
@@ -280,7 +374,7 @@ public final class Compressor {
                 } else if (high || Character.isLowSurrogate(ch)) {
                     throw new InvalidInputException("text is not valid Unicode: a lone surrogate at "
                             + "index " + i);
-                } else if (!isPythonSpace(ch)) {
+                } else if (!PythonText.isSpace(ch)) {
                     blank = false;
                 }
             }
@@ -290,8 +384,4 @@ public final class Compressor {
         }
     }
 
-    /** Python's str.isspace for one BMP character. */
-    private static boolean isPythonSpace(char c) {
-        return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == 0x85;
-    }
 }

@@ -1,15 +1,19 @@
 package org.edgelingua.bridge;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * Budgeted word selection (edge_lingua.selection), step for step.
  *
- * <p>Words are ranked by keep probability (ties by position) and taken while their tokens fit
- * the budget; forced words (force tokens, digits on request) are kept first and on top of it.
+ * <p>Units are ranked by keep probability (ties by position) and taken while their tokens fit
+ * the budget; forced units (force-token phrases, digits on request) are taken first and count
+ * against it (when they alone exceed it they are all kept, and nothing else is).
  * Probabilities are compared with {@code <}/{@code >} like numpy (so 0.0 equals -0.0).
  */
 public final class Selection {
@@ -50,15 +54,46 @@ public final class Selection {
         return new Budget(rate, null);
     }
 
-    /** Words kept whatever the budget: force tokens, and words with a digit when asked. */
+    /**
+     * Each force token as the units it is made of ({@code "The answer is"} is three). A force
+     * token of white space only ({@code "\n"}) has none: line breaks of kept lines are kept anyway.
+     */
+    public static List<List<String>> forcePhrases(List<String> forceTokens) {
+        List<List<String>> phrases = new ArrayList<>();
+        Atoms.Protection protection = Atoms.makeProtection(null);
+        for (String token : forceTokens) {
+            if (token == null) {
+                throw new InvalidInputException("force_tokens must be strings, got null");
+            }
+            List<String> units = Units.split(token, protection).texts();
+            if (!units.isEmpty()) {
+                phrases.add(units);
+            }
+        }
+        return phrases;
+    }
+
+    /** Units kept first: every occurrence of a force phrase, and units with a digit when asked. */
     public static boolean[] forcedWords(List<String> words, List<String> forceTokens,
             boolean forceReserveDigit) {
-        Set<String> force = new HashSet<>(forceTokens);
         boolean[] forced = new boolean[words.size()];
-        for (int i = 0; i < forced.length; i++) {
-            String w = words.get(i);
-            // Python's re \d on str: any Unicode decimal digit (category Nd)
-            forced[i] = force.contains(w) || (forceReserveDigit && w.codePoints().anyMatch(Character::isDigit));
+        if (forceReserveDigit) {
+            for (int i = 0; i < forced.length; i++) {
+                // Python's re \d on str: any Unicode decimal digit (category Nd)
+                forced[i] = words.get(i).codePoints().anyMatch(Character::isDigit);
+            }
+        }
+        Map<String, List<List<String>>> byFirst = new HashMap<>();
+        for (List<String> phrase : forcePhrases(forceTokens)) {
+            byFirst.computeIfAbsent(phrase.get(0), k -> new ArrayList<>()).add(phrase);
+        }
+        for (int index = 0; index < forced.length; index++) {
+            for (List<String> phrase : byFirst.getOrDefault(words.get(index), List.of())) {
+                int end = index + phrase.size();
+                if (end <= words.size() && words.subList(index, end).equals(phrase)) {
+                    Arrays.fill(forced, index, end, true);
+                }
+            }
         }
         return forced;
     }
@@ -84,10 +119,15 @@ public final class Selection {
         return keep;
     }
 
-    /** Drop a kept force token that repeats the kept force token right before it. */
+    /** Drop a kept single-unit force token that repeats the kept force token right before it. */
     public static boolean[] dropConsecutiveRepeats(List<String> words, boolean[] keep,
             List<String> forceTokens) {
-        Set<String> force = new HashSet<>(forceTokens);
+        Set<String> force = new HashSet<>();
+        for (List<String> phrase : forcePhrases(forceTokens)) {
+            if (phrase.size() == 1) {
+                force.add(phrase.get(0));
+            }
+        }
         boolean[] out = keep.clone();
         String previous = null;
         for (int i = 0; i < out.length; i++) {
@@ -115,10 +155,11 @@ public final class Selection {
         return out;
     }
 
-    private static double sum(double[] values, boolean[] mask) {
+    /** Sum of the values where {@code mask} is true (all of them when it is null), in order. */
+    static double sum(double[] values, boolean[] mask) {
         double total = 0.0;
         for (int i = 0; i < values.length; i++) {
-            if (mask[i]) {
+            if (mask == null || mask[i]) {
                 total += values[i];
             }
         }

@@ -142,6 +142,24 @@ public final class WordPieceTokenizer {
         return id == null ? -1 : id;
     }
 
+    /**
+     * Id of the unknown token as the Python runtime finds it ({@code [UNK]}, {@code <unk>} or
+     * {@code <UNK>} in the vocabulary), or -1.
+     */
+    public int unknownTokenId() {
+        for (String name : new String[] {"[UNK]", "<unk>", "<UNK>"}) {
+            int id = tokenId(name);
+            if (id < 0) {
+                int added = Arrays.asList(this.added).indexOf(name);
+                id = added < 0 ? -1 : addedIds[added];
+            }
+            if (id >= 0) {
+                return id;
+            }
+        }
+        return -1;
+    }
+
     /** Number of tokens of {@code text} (no special tokens added). */
     public int count(String text) {
         return encode(text).size();

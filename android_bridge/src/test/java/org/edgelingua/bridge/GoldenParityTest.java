@@ -85,6 +85,9 @@ public class GoldenParityTest {
             String where = describe(text);
             assertArrayEquals("token->word of " + where, ints(context.get("token_word")), seg.tokenWord);
             assertEquals("words of " + where, context.get("words"), seg.words());
+            assertEquals("unit kinds of " + where, context.get("word_kinds"), seg.units.kinds);
+            assertArrayEquals("protected units of " + where, bools(context.get("word_protected")),
+                    seg.units.isProtected);
             List<Object> spans = list(context.get("word_spans"));
             for (int w = 0; w < spans.size(); w++) {
                 assertArrayEquals("word span " + w + " of " + where, ints(spans.get(w)),
@@ -95,6 +98,72 @@ public class GoldenParityTest {
             assertEquals("windows of " + where, pairs(context.get("windows")), windows.stream()
                     .map(Arrays::toString).collect(java.util.stream.Collectors.toList()));
         }
+    }
+
+    @Test
+    public void generatedTextsSegmentAndRebuildLikePython() {
+        List<Map<String, Object>> generated = maps(golden.get("segmentation_cases"));
+        assertTrue("too few generated segmentation cases", generated.size() >= 100);
+        int masks = 0;
+        for (Map<String, Object> c : generated) {
+            String text = (String) c.get("text");
+            String where = describe(text);
+            Segmented seg = Segmented.of(bundle.tokenizer, text);
+            List<Object> spans = list(c.get("word_spans"));
+            assertEquals("unit count of " + where, spans.size(), seg.nWords());
+            for (int w = 0; w < spans.size(); w++) {
+                assertArrayEquals("unit span " + w + " of " + where, ints(spans.get(w)),
+                        new int[] {seg.wordCpStart[w], seg.wordCpEnd[w]});
+            }
+            assertEquals("unit kinds of " + where, c.get("word_kinds"), seg.units.kinds);
+            assertArrayEquals("protected units of " + where, bools(c.get("word_protected")),
+                    seg.units.isProtected);
+            assertArrayEquals("token->unit of " + where, ints(c.get("token_word")), seg.tokenWord);
+            assertArrayEquals("forced units of " + where + " for " + c.get("force_tokens"),
+                    bools(c.get("forced")),
+                    Selection.forcedWords(seg.words(), strings(c.get("force_tokens")), false));
+            List<Object> keepMasks = list(c.get("keep_masks"));
+            List<Object> joined = list(c.get("joined"));
+            for (int k = 0; k < keepMasks.size(); k++) {
+                assertEquals("text rebuilt from mask " + k + " of " + where, joined.get(k),
+                        Segmentation.joinUnits(seg, bools(keepMasks.get(k)), 0));
+                masks++;
+            }
+        }
+        assertTrue("no rebuilt texts were compared", masks >= 300);
+    }
+
+    @Test
+    public void rateOneIsTheIdentityOnGeneratedTexts() {
+        Compressor compressor = Compressor.forBundle(bundle, ids -> new float[ids.length][2]);
+        int compared = 0;
+        for (Map<String, Object> c : maps(golden.get("segmentation_cases"))) {
+            String text = (String) c.get("text");
+            if (text.codePoints().allMatch(PythonText::isSpace)) {
+                continue;
+            }
+            CompressionResult result = compressor.compress(text, new Compressor.Options().rate(1.0));
+            assertEquals("rate 1.0 of " + describe(text), text, result.compressedPrompt);
+            compared++;
+        }
+        assertTrue("no generated text was compressed", compared >= 100);
+    }
+
+    @Test
+    public void customProtectPatternsKeepTheirMatchesWhole() {
+        Compressor dropping = Compressor.forBundle(bundle, ids -> {
+            float[][] logits = new float[ids.length][];
+            Arrays.fill(logits, new float[] {5f, -5f});
+            return logits;
+        });
+        String text = "Please bring the signed forms to the front desk before the meeting about ticket 4711.";
+        List<String> protect = List.of("ticket \\d+");
+        CompressionResult plain = dropping.compress(text, new Compressor.Options().rate(0.2));
+        assertFalse(plain.compressedPrompt, plain.compressedPrompt.contains("ticket 4711"));
+        CompressionResult kept = dropping.compress(text, new Compressor.Options().rate(0.2).protect(protect));
+        assertTrue(kept.compressedPrompt, kept.compressedPrompt.contains("ticket 4711"));
+        Units units = Segmented.of(bundle.tokenizer, text, Atoms.makeProtection(protect)).units;
+        assertEquals("ticket 4711", units.unit(units.kinds.indexOf("custom")));
     }
 
     @Test
@@ -139,6 +208,9 @@ public class GoldenParityTest {
                         ((Long) expected.get("origin_tokens")).intValue(), result.originTokens);
                 assertEquals("compressed tokens of " + where,
                         ((Long) expected.get("compressed_tokens")).intValue(), result.compressedTokens);
+                assertEquals("coverage of " + where, ((Number) expected.get("coverage")).doubleValue(),
+                        result.coverage, 0.0);
+                assertEquals("warnings of " + where, expected.get("warnings"), result.warnings);
                 compared++;
             }
         }
@@ -173,6 +245,11 @@ public class GoldenParityTest {
                 () -> compressor.compress("text", new Compressor.Options().rate(1.5)));
         assertThrows(InvalidInputException.class,
                 () -> compressor.compress("text", new Compressor.Options().targetToken(0)));
+        assertThrows(InvalidInputException.class,
+                () -> compressor.compress("a <llmlingua, rate=0.5>tagged</llmlingua> text", ok));
+        assertThrows(InvalidInputException.class,
+                () -> compressor.compress("text", new Compressor.Options().protect(List.of("(unclosed"))));
+        assertThrows(InvalidInputException.class, () -> Selection.forcePhrases(Arrays.asList("a", null)));
         Compressor wrongShape = Compressor.forBundle(bundle, ids -> new float[ids.length + 1][2]);
         assertThrows(InferenceException.class, () -> wrongShape.compress("some text", ok));
         Compressor failing = Compressor.forBundle(bundle, ids -> {

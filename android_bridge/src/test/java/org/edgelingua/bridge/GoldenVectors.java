@@ -58,6 +58,7 @@ final class GoldenVectors {
                 case "force_reserve_digit": o.forceReserveDigit((Boolean) e.getValue()); break;
                 case "drop_consecutive": o.dropConsecutive((Boolean) e.getValue()); break;
                 case "chunk_end_tokens": o.chunkEndTokens(strings(e.getValue())); break;
+                case "protect": o.protect(strings(e.getValue())); break;
                 default: throw new AssertionError("golden option the Java port lacks: " + e.getKey());
             }
         }
