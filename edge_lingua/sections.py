@@ -16,9 +16,9 @@ from dataclasses import replace
 
 from edge_lingua.result import CompressionResult
 
-# ~30k model tokens of English (60 windows of 512): far beyond any window, small enough that
-# a section's units, tokens and selection arrays stay near 50 MB.
-SECTION_CHARS = 1 << 17
+# ~16k model tokens of English (32 windows of 512): far beyond any window, small enough that
+# a section's units, tokens and selection arrays stay near 25 MB.
+SECTION_CHARS = 1 << 16
 # The structure mode cut into sections: regions of the other modes (JSON values, code blocks,
 # markdown fences) and LLMLingua tags may span lines, so those prompts are compressed whole.
 SECTIONED = "text"
