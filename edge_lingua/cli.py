@@ -71,7 +71,8 @@ def _compress(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(result.compressed_prompt + "\n")
+        sys.stdout.write(result.compressed_prompt)  # no concatenated copy of a long output
+        sys.stdout.write("\n")
         print(
             f"{result.origin_tokens} -> {result.compressed_tokens} tokens "
             f"({result.rate:.1%}) in {result.elapsed_s * 1000:.0f} ms on {result.provider}",
