@@ -1,6 +1,6 @@
 """Where the time of a compression goes.
 
-    python -m benchmarks.profile --out docs/results/profile.json [--bundle B] [--threads 2]
+    python -m benchmarks.breakdown --out docs/results/profile.json [--bundle B] [--threads 2]
 
 1. onnxruntime's profiler on one full encoder window (512 tokens for the shipped model): the
    kernels' time grouped into quantized MatMuls, fp32 attention (MatMul, Softmax, Transpose,
