@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_lingua.errors import EdgeLinguaError, InputEncodingError
+from edge_lingua.optional import MissingExtraError
 from edge_lingua.perplexity.cli import add_arguments as add_perplexity_arguments
 from edge_lingua.perplexity.options import METHODS
 from edge_lingua.structure import DEFAULT_STRUCTURE, STRUCTURES
@@ -22,6 +23,8 @@ _PLUGINS = (
     ("edge_lingua_quantize.cli", "the quantize toolchain: pip install 'edge-lingua[export]'"),
     ("edge_lingua.cascade.cli", "the cascade and proxy"),
     ("edge_lingua.bench", "benchmarks"),
+    ("edge_lingua.corpus.cli", "corpus compression"),
+    ("edge_lingua.playground", "the playground page"),
 )
 
 
@@ -175,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except EdgeLinguaError as exc:
+    except (EdgeLinguaError, MissingExtraError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -424,3 +424,19 @@ def test_unreadable_units_are_kept_first_within_the_budget(tiny: Compressor) -> 
     # no readable unit is kept while an unreadable one that would fit is dropped
     if (kept & ~unreadable).any():
         assert kept[unreadable].all()
+
+
+def test_cli_structure_and_protect_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                           ) -> None:
+    from edge_lingua.cli import main
+
+    prompt = tmp_path / "p.json"
+    prompt.write_text('{"note": "a long and rather wordy note about the weather", "n": 1}')
+    assert main(["compress", str(prompt), "--rate", "0.3"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 1
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not json at all")
+    assert main(["compress", str(bad), "--structure", "json"]) == 2
+    assert "not JSON" in capsys.readouterr().err
+    assert main(["compress", str(bad), "--protect", "(oops"]) == 2
+    assert "regular expression" in capsys.readouterr().err

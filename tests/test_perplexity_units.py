@@ -11,15 +11,17 @@ from edge_lingua.perplexity.options import make_options, parse_context_budget
 from edge_lingua.perplexity.scorer import Encoded, logsumexp_rows
 from edge_lingua.perplexity.units import build_context, phrase_ids
 from edge_lingua.result import CompressionResult
+from edge_lingua.segmentation import join_units, split_units
 
 
 def assert_valid_result(result: CompressionResult, contexts: list[str], allowed: float) -> None:
-    """Every output context is the kept subsequence of its words; the budget holds."""
-    assert result.words == [c.split() for c in contexts]
-    for text, words, mask in zip(
-        result.compressed_contexts, result.words, result.kept_mask, strict=True
+    """Every output context is its kept units, joined as the input had them; the budget holds."""
+    units = [split_units(c) for c in contexts]
+    assert result.words == [u.words() for u in units]
+    for text, context, unit, mask in zip(
+        result.compressed_contexts, contexts, units, result.kept_mask, strict=True
     ):
-        assert text.split() == [w for w, k in zip(words, mask, strict=True) if k]
+        assert text == join_units(context, unit.spans, np.asarray(mask, dtype=bool))
     assert result.compressed_tokens <= allowed
 
 
@@ -36,11 +38,11 @@ def test_tokens_attach_to_the_word_of_their_first_visible_character() -> None:
     text = "Hello world,\n\nnew line"
     pieces = ["Hello", " wor", "ld", ",", "\n\n", "new", " line"]
     ctx = build_context(text, _encoded(text, pieces))
-    assert ctx.words == ["Hello", "world,", "new", "line"]
+    assert ctx.words == ["Hello", "world", ",", "new", "line"]  # the classifier's units
     # the whitespace-only "\n\n" token goes with the word after it
-    assert ctx.token_word.tolist() == [0, 1, 1, 1, 2, 2, 3]
-    assert ctx.word_costs().tolist() == [1, 3, 2, 1]
-    keep = np.array([True, False, True, False])
+    assert ctx.token_word.tolist() == [0, 1, 1, 2, 3, 3, 4]
+    assert ctx.word_costs().tolist() == [1, 2, 1, 2, 1]
+    keep = np.array([True, False, False, True, False])
     assert ctx.tokens_of(keep) == [0, 4, 5]
 
 
@@ -52,7 +54,7 @@ def test_phrases_cut_at_punctuation_line_breaks_and_function_words() -> None:
     for word, pid in zip(ctx.words, phrase_ids(ctx).tolist(), strict=True):
         groups.setdefault(pid, []).append(word)
     assert list(groups.values()) == [
-        ["The", "big", "dog", "ran"], ["over"], ["the", "green", "hill,"],
+        ["The", "big", "dog", "ran"], ["over"], ["the", "green", "hill", ","],
         ["barking", "loudly"], ["at", "night"],
     ]
 

@@ -1,20 +1,20 @@
 """Words and phrases of a context, and which model token belongs to which word.
 
-Words are whitespace-delimited, so any set of kept words rebuilds a subsequence of the
-input (``edge_lingua.segmentation.join_units``). A token belongs to the word holding its
-first non-space character; a token of whitespace only goes with the word after it.
+Words are the units of :mod:`edge_lingua.segmentation`, the same the token classifier keeps
+or drops (atoms whole, CJK phrases), so any set of kept words rebuilds the input's own text
+(``join_units``). A token belongs to the unit holding its first non-space character; a token
+of whitespace only goes with the unit after it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge_lingua.perplexity.scorer import Encoded
+from edge_lingua.segmentation import attach_tokens, split_units
 
-_WORD = re.compile(r"\S+")
 # a phrase ends after a word ending in one of these
 _PHRASE_END = tuple(".,;:!?)]}\"'")
 _MAX_PHRASE_WORDS = 5
@@ -57,17 +57,12 @@ class Context:
 
 def build_context(text: str, encoded: Encoded) -> Context:
     """Split ``text`` into words and attach each of its tokens to one."""
-    spans = np.asarray([m.span() for m in _WORD.finditer(text)], dtype=np.int64).reshape(-1, 2)
+    units = split_units(text)
+    spans = units.spans
     if spans.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Context(text, spans, empty, empty)
-    anchors = np.empty(encoded.ids.size, dtype=np.int64)
-    for i, (start, end) in enumerate(encoded.offsets.tolist()):
-        piece = text[start:end]
-        stripped = len(piece) - len(piece.lstrip())
-        anchors[i] = start + stripped if stripped < len(piece) else end
-    token_word = np.searchsorted(spans[:, 0], anchors, side="right") - 1
-    np.clip(token_word, 0, spans.shape[0] - 1, out=token_word)
+    token_word = attach_tokens(units, np.asarray(encoded.offsets, dtype=np.int64).reshape(-1, 2))
     return Context(text, spans, encoded.ids.astype(np.int64), token_word)
 
 
