@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from edge_lingua.errors import (
     UnsupportedFormatError,
     WrongBundleKindError,
 )
+from edge_lingua.onnx_graph import read_graph_facts
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -54,6 +56,11 @@ QUANTIZATION_MODES = (
     "q8_0",
 )
 _CHUNK = 1 << 20
+# Bounds of manifest numbers: no real model has a longer context or more labels.
+MAX_SEQ_LEN = 1 << 20
+_MAX_LABELS = 1 << 16
+_MAX_TOKEN_ID = 1 << 31
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_file(path: Path) -> str:
@@ -102,12 +109,28 @@ class Manifest:
             "extra": self.extra,
         }
 
+    @property
+    def num_labels(self) -> int:
+        """Labels of a classifier's logits: ``extra.num_labels``, else its id2label, else 2."""
+        if "num_labels" in self.extra:
+            return int(self.extra["num_labels"])
+        if "id2label" in self.extra:
+            return len(self.extra["id2label"])
+        return 2
+
+    @property
+    def window_len(self) -> int:
+        """Tokens per encoder window, special tokens included: ``extra.window_len`` (shorter
+        windows cost less attention per token), else ``max_seq_len``."""
+        return int(self.extra.get("window_len", self.max_seq_len))
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Manifest:
+        """Validate every field's type and range; ManifestError naming the field otherwise."""
         if not isinstance(data, Mapping):
             raise ManifestError("manifest.json must hold a JSON object")
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if version != FORMAT_VERSION or isinstance(version, bool):
             raise UnsupportedFormatError(
                 f"bundle format version {version!r} is not supported "
                 f"(this runtime reads version {FORMAT_VERSION})"
@@ -116,40 +139,99 @@ class Manifest:
                     "max_seq_len", "source_model", "license")
         missing = [key for key in required if key not in data]
         if missing:
-            raise ManifestError(f"manifest.json lacks required field(s): {', '.join(missing)}")
-        if data["kind"] not in KINDS:
-            raise ManifestError(f"unknown bundle kind {data['kind']!r}; expected one of {KINDS}")
-        if data["model_format"] not in MODEL_FORMATS:
-            raise ManifestError(f"unknown model format {data['model_format']!r}")
+            raise ManifestError(f"manifest.json lacks required field(s): {', '.join(missing)}",
+                                field=missing[0])
+        kind = _choice(data, "kind", KINDS)
         files = data["files"]
         if not isinstance(files, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+            isinstance(k, str) and k and isinstance(v, str) and _SHA256.fullmatch(v)
+            for k, v in files.items()
         ):
-            raise ManifestError("'files' must map file names to sha256 strings")
+            raise ManifestError("manifest field 'files' must map file names to sha256 hex strings",
+                                field="files")
         for key in ("model_file", "tokenizer_file"):
-            if data[key] not in files:
-                raise ManifestError(f"{key} {data[key]!r} is not listed in 'files'")
-        max_seq_len = data["max_seq_len"]
-        if not isinstance(max_seq_len, int) or max_seq_len < 8:
-            raise ManifestError(f"max_seq_len must be an integer >= 8, got {max_seq_len!r}")
-        quantization = data.get("quantization", "none")
-        if quantization not in QUANTIZATION_MODES:
-            raise ManifestError(f"unknown quantization mode {quantization!r}")
-        return cls(
-            kind=data["kind"],
+            if _text(data, key) not in files:
+                raise ManifestError(f"{key} {data[key]!r} is not listed in 'files'", field=key)
+        extra = data.get("extra", {})
+        if not isinstance(extra, Mapping):
+            raise ManifestError("manifest field 'extra' must be a JSON object", field="extra")
+        special = data.get("special_tokens", {})
+        if not isinstance(special, Mapping) or not all(
+            isinstance(k, str) and _is_int(v) and 0 <= v < _MAX_TOKEN_ID
+            for k, v in special.items()
+        ):
+            raise ManifestError("manifest field 'special_tokens' must map names to token ids "
+                                f"(integers >= 0), got {special!r}", field="special_tokens")
+        if kind == "token-classifier" and not {"bos", "eos"} <= set(special):
+            raise ManifestError("a token-classifier manifest needs special_tokens bos and eos",
+                                field="special_tokens")
+        inputs = data.get("model_inputs", [])
+        if not isinstance(inputs, list) or not all(isinstance(x, str) and x for x in inputs):
+            raise ManifestError("manifest field 'model_inputs' must be a list of input names, "
+                                f"got {inputs!r}", field="model_inputs")
+        manifest = cls(
+            kind=kind,
             model_file=data["model_file"],
-            model_format=data["model_format"],
+            model_format=_choice(data, "model_format", MODEL_FORMATS),
             tokenizer_file=data["tokenizer_file"],
             files=dict(files),
-            max_seq_len=max_seq_len,
-            source_model=str(data["source_model"]),
-            license=str(data["license"]),
-            quantization=quantization,
-            keep_label=int(data.get("keep_label", 1)),
-            special_tokens={str(k): int(v) for k, v in data.get("special_tokens", {}).items()},
-            model_inputs=[str(x) for x in data.get("model_inputs", [])],
-            extra=dict(data.get("extra", {})),
+            max_seq_len=_integer(data, "max_seq_len", 8, MAX_SEQ_LEN),
+            source_model=_text(data, "source_model"),
+            license=_text(data, "license"),
+            quantization=_choice(data, "quantization", QUANTIZATION_MODES, "none"),
+            keep_label=_integer(data, "keep_label", 0, _MAX_LABELS - 1, 1),
+            special_tokens=dict(special),
+            model_inputs=list(inputs),
+            extra=dict(extra),
         )
+        _integer(extra, "num_labels", 2, _MAX_LABELS, 2, prefix="extra.")
+        _integer(extra, "max_position_embeddings", 8, MAX_SEQ_LEN, 8, prefix="extra.")
+        _integer(extra, "window_len", 8, manifest.max_seq_len, 8, prefix="extra.")
+        labels = extra.get("id2label", {})
+        if not isinstance(labels, Mapping) or (
+            "num_labels" in extra and "id2label" in extra and len(labels) != extra["num_labels"]
+        ):
+            raise ManifestError("manifest field 'extra.id2label' must map one name to each of "
+                                "the extra.num_labels labels", field="extra.id2label")
+        if kind == "token-classifier" and manifest.keep_label >= manifest.num_labels:
+            raise ManifestError(
+                f"keep_label {manifest.keep_label} is not one of the model's "
+                f"{manifest.num_labels} labels", field="keep_label")
+        if manifest.max_seq_len > extra.get("max_position_embeddings", MAX_SEQ_LEN):
+            raise ManifestError(
+                f"max_seq_len {manifest.max_seq_len} exceeds extra.max_position_embeddings "
+                f"{extra['max_position_embeddings']}", field="max_seq_len")
+        return manifest
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(data: Mapping[str, Any], key: str, low: int, high: int, default: int | None = None,
+             prefix: str = "") -> int:
+    value = data.get(key, default)
+    if not _is_int(value) or not low <= value <= high:
+        raise ManifestError(f"manifest field '{prefix}{key}' must be an integer in "
+                            f"[{low}, {high}], got {value!r}", field=prefix + key)
+    return int(value)
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise ManifestError(f"manifest field '{key}' must be a non-empty string, got {value!r}",
+                            field=key)
+    return value
+
+
+def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...],
+            default: str | None = None) -> str:
+    value = data.get(key, default)
+    if value not in allowed or not isinstance(value, str):
+        raise ManifestError(f"manifest field '{key}' must be one of {', '.join(allowed)}; "
+                            f"got {value!r}", field=key)
+    return value
 
 
 @dataclass(frozen=True)
@@ -235,7 +317,36 @@ def load_bundle(path: str | Path, kind: str | None = None, verify: bool = True) 
         for name in manifest.files:
             if not _inside(root, name).is_file():
                 raise MissingFileError(f"bundle {root} lacks {name!r}, listed in its manifest")
+    check_model(root, manifest)
     return Bundle(path=root, manifest=manifest)
+
+
+def check_model(path: str | Path, manifest: Manifest) -> None:
+    """Check the manifest against what its ONNX model declares.
+
+    ``max_seq_len`` may not exceed the rows of the position-embedding table, and a token
+    classifier's ``logits`` output must have ``num_labels`` labels. ORT-format and GGUF models
+    carry no ONNX graph to read; the compressor checks their outputs when it opens a session.
+    """
+    if manifest.model_format != "onnx":
+        return
+    facts = read_graph_facts(_inside(Path(path), manifest.model_file))
+    positions = facts.position_limit
+    if positions is not None and manifest.max_seq_len > positions:
+        raise ManifestError(
+            f"max_seq_len {manifest.max_seq_len} exceeds the {positions} position embeddings "
+            f"of {manifest.model_file}", field="max_seq_len")
+    if manifest.kind != "token-classifier":
+        return
+    if "logits" not in facts.outputs:
+        raise ManifestError(f"{manifest.model_file} has no 'logits' output (it has "
+                            f"{', '.join(facts.outputs) or 'none'})", field="model_file")
+    labels = facts.outputs["logits"][-1:] or (None,)
+    if isinstance(labels[0], int) and labels[0] != manifest.num_labels:
+        raise ManifestError(
+            f"{manifest.model_file} gives {labels[0]} logits per token, but the manifest "
+            f"describes {manifest.num_labels} labels (keep_label {manifest.keep_label})",
+            field="extra.num_labels")
 
 
 def write_manifest(path: str | Path, **fields: Any) -> Manifest:

@@ -74,7 +74,8 @@ def _compress(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(result.compressed_prompt + "\n")
+        sys.stdout.write(result.compressed_prompt)  # no concatenated copy of a long output
+        sys.stdout.write("\n")
         print(
             f"{result.origin_tokens} -> {result.compressed_tokens} tokens "
             f"({result.rate:.1%}) in {result.elapsed_s * 1000:.0f} ms on {result.provider}",
@@ -84,11 +85,13 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from edge_lingua.bundle import check_files, read_manifest
+    from edge_lingua.bundle import check_files, check_model, read_manifest
 
     root = Path(args.bundle)
     manifest = read_manifest(root)
     status = check_files(root, manifest)
+    if all(state == "ok" for state in status.values()):
+        check_model(root, manifest)  # a ManifestError: exit 2 with one line
     report = {
         "path": str(root),
         "manifest": manifest.to_json(),

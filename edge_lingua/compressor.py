@@ -18,16 +18,16 @@ from tokenizers import Tokenizer
 
 from edge_lingua.atoms import Protection, make_protection
 from edge_lingua.bundle import Bundle, load_bundle, read_manifest
+from edge_lingua.encoder import WindowEncoder
 from edge_lingua.errors import (
     EmptyInputError,
-    InferenceError,
     InputEncodingError,
     InvalidArgumentError,
-    ManifestError,
     NoDefaultModelError,
 )
 from edge_lingua.providers import SessionConfig, batch_size_for, create_session
 from edge_lingua.result import CompressionResult
+from edge_lingua.sections import SECTIONED, SectionMerger, needs_sections, section_bounds
 from edge_lingua.segmentation import (
     Segmented,
     join_units,
@@ -90,7 +90,7 @@ class ContextScores:
     token_ids: np.ndarray  # [n_tokens]
     token_word: np.ndarray  # [n_tokens]
     token_probs: np.ndarray  # [n_tokens] keep probability
-    logits: np.ndarray  # [n_tokens, n_labels] raw logits
+    logits: np.ndarray | None  # [n_tokens, n_labels] raw logits (``score()`` only, else None)
     windows: list[tuple[int, int]]  # token ranges the encoder saw together
 
 
@@ -149,22 +149,8 @@ class Compressor:
         self._session = session
         self._tokenizer = tokenizer
         self._target_tokenizer = target_tokenizer
-        self._batch_size = batch_size
-        manifest = bundle.manifest
-        self._max_tokens = manifest.max_seq_len - 2
-        self._keep_label = manifest.keep_label
-        special = manifest.special_tokens
-        try:
-            self._bos, self._eos = special["bos"], special["eos"]
-        except KeyError:
-            raise ManifestError(
-                "token-classifier manifest needs special_tokens bos and eos"
-            ) from None
-        self._pad = special.get("pad", 0)
+        self._encoder = WindowEncoder(session, bundle.manifest, batch_size)
         self._unk = unknown_token_id(tokenizer)
-        self._inputs = {i.name: i.type for i in session.get_inputs()}
-        if "input_ids" not in self._inputs:
-            raise ManifestError("the model has no 'input_ids' input")
 
     @classmethod
     def load(
@@ -174,6 +160,7 @@ class Compressor:
         threads: int | None = None,
         *,
         graph_optimization: str = "all",
+        spin_wait: bool = True,
         target_tokenizer: str | Path | Tokenizer | None = None,
         batch_size: int | None = None,
         verify: bool = True,
@@ -187,7 +174,7 @@ class Compressor:
                 )
         loaded = load_bundle(bundle, kind="token-classifier", verify=verify)
         config = SessionConfig(providers=providers, threads=threads,
-                               graph_optimization=graph_optimization)
+                               graph_optimization=graph_optimization, spin_wait=spin_wait)
         session, provider = create_session(loaded.model_path, config)
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -204,43 +191,33 @@ class Compressor:
     def score(
         self, text: str, chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS
     ) -> ContextScores:
-        """Keep probabilities of every token and word of one context."""
+        """Keep probabilities (and raw logits) of every token and word of one context."""
         validate_contexts(text)
         seg = segment(self._tokenizer, text, unk_id=self._unk)
-        return self._score_many([seg], tuple(chunk_end_tokens))[0][0]
+        return self._score_many([seg], tuple(chunk_end_tokens), keep_logits=True)[0][0]
 
     def _score_many(
-        self, segs: list[Segmented], chunk_end_tokens: tuple[str, ...]
+        self, segs: list[Segmented], chunk_end_tokens: tuple[str, ...], keep_logits: bool = False
     ) -> tuple[list[ContextScores], list[float]]:
-        """Score many contexts, batching their windows; returns scores and seconds per context."""
-        bounds = [window_bounds(s, self._max_tokens, chunk_end_tokens) for s in segs]
-        jobs = [(i, lo, hi) for i, b in enumerate(bounds) for lo, hi in b]
-        logits = [np.zeros((s.token_ids.size, 0), dtype=np.float32) for s in segs]
-        seconds = [0.0] * len(segs)
-        for first in range(0, len(jobs), self._batch_size):
-            batch = jobs[first : first + self._batch_size]
+        """Score the contexts of one prompt, window by window; scores and seconds per context.
+
+        Only per-token float32 keep probabilities outlive a window (and the logits, when
+        ``keep_logits``: ``score()`` reports them).
+        """
+        scores, seconds = [], []
+        for seg in segs:
             started = time.perf_counter()
-            out = self._run([segs[i].token_ids[lo:hi] for i, lo, hi in batch])
-            share = (time.perf_counter() - started) / len(batch)
-            for (i, lo, hi), window_logits in zip(batch, out, strict=True):
-                if logits[i].shape[1] == 0:
-                    shape = (segs[i].token_ids.size, window_logits.shape[1])
-                    logits[i] = np.empty(shape, np.float32)
-                logits[i][lo:hi] = window_logits
-                seconds[i] += share
-        scores = [self._scores(s, lg, b) for s, lg, b in zip(segs, logits, bounds, strict=True)]
+            bounds = window_bounds(seg, self._encoder.max_tokens, chunk_end_tokens)
+            scored = self._encoder.score(seg.token_ids, bounds, keep_logits)
+            scores.append(self._scores(seg, scored.token_probs, scored.logits, bounds))
+            seconds.append(time.perf_counter() - started)
         return scores, seconds
 
     def _scores(
-        self, seg: Segmented, logits: np.ndarray, bounds: list[tuple[int, int]]
+        self, seg: Segmented, token_probs: np.ndarray, logits: np.ndarray | None,
+        bounds: list[tuple[int, int]],
     ) -> ContextScores:
-        if logits.shape[0]:
-            # softmax in float64, rounded once to float32: numpy's float32 exp is not correctly
-            # rounded and differs between SIMD levels, so float32 probabilities would not be
-            # reproducible on other machines or in the Java/Android port
-            wide = logits.astype(np.float64)
-            exp = np.exp(wide - wide.max(axis=1, keepdims=True))
-            token_probs = (exp[:, self._keep_label] / exp.sum(axis=1)).astype(np.float32)
+        if token_probs.size:
             readable = seg.token_readable.astype(np.float64)
             counts = np.bincount(seg.token_word, weights=readable, minlength=seg.n_words)
             sums = np.bincount(seg.token_word, weights=token_probs * readable,
@@ -249,7 +226,6 @@ class Compressor:
             word_probs = np.where(word_readable, sums / np.maximum(counts, 1),
                                   UNREADABLE_PRIORITY).astype(np.float32)
         else:
-            token_probs = np.zeros((0,), np.float32)
             word_probs = np.full(seg.n_words, UNREADABLE_PRIORITY, np.float32)
             word_readable = np.zeros(seg.n_words, dtype=bool)
         return ContextScores(
@@ -263,30 +239,6 @@ class Compressor:
             logits=logits,
             windows=bounds,
         )
-
-    def _run(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        """One onnxruntime call over a batch of windows; logits without the special tokens."""
-        width = max(w.size for w in windows) + 2
-        ids = np.full((len(windows), width), self._pad, dtype=np.int64)
-        mask = np.zeros((len(windows), width), dtype=np.int64)
-        for row, w in enumerate(windows):
-            ids[row, 0] = self._bos
-            ids[row, 1 : w.size + 1] = w
-            ids[row, w.size + 1] = self._eos
-            mask[row, : w.size + 2] = 1
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        feed = {
-            name: value.astype(np.int32) if self._inputs[name] == "tensor(int32)" else value
-            for name, value in feed.items()
-            if name in self._inputs
-        }
-        try:
-            (logits,) = self._session.run(["logits"], feed)
-        except Exception as exc:
-            raise InferenceError(
-                f"onnxruntime failed on a window of {width} tokens: {exc}"
-            ) from None
-        return [logits[row, 1 : w.size + 1].astype(np.float32) for row, w in enumerate(windows)]
 
     # --- compression -------------------------------------------------------------------------
     def compress(
@@ -342,7 +294,7 @@ class Compressor:
         protect: str | Iterable[str | re.Pattern[str]] | None = None,
         compress_code_comments: bool = False,
     ) -> list[CompressionResult]:
-        """Compress several prompts, batching their encoder windows together."""
+        """Compress several prompts; each gives exactly the result ``compress`` gives it."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidArgumentError("prompts must be a list of prompts")
         plan = _make_plan(rate, target_token, force_tokens, force_reserve_digit, drop_consecutive,
@@ -385,33 +337,46 @@ class Compressor:
     def _compress_prompts(
         self, prompts: Sequence[str | Sequence[str]], plan: _Plan, chunk_end_tokens: tuple[str, ...]
     ) -> list[CompressionResult]:
-        started = time.perf_counter()
         per_prompt = [validate_contexts(p) for p in prompts]
-        modes = [[_resolve_structure(c, plan.structure) for c in contexts]
-                 for contexts in per_prompt]
+        results = []
+        for contexts in per_prompt:  # one prompt at a time: its windows never share a batch
+            started = time.perf_counter()
+            modes = [_resolve_structure(c, plan.structure) for c in contexts]
+            if needs_sections(contexts, modes):
+                result = self._compress_sections(contexts[0], plan, chunk_end_tokens)
+            else:
+                result = self._compress_prompt(contexts, modes, plan, chunk_end_tokens)
+            results.append(replace(result, elapsed_s=time.perf_counter() - started))
+        return results
+
+    def _compress_prompt(
+        self, contexts: list[str], modes: list[str], plan: _Plan, chunk_end_tokens: tuple[str, ...]
+    ) -> CompressionResult:
         regions = [
-            [layout(c, m, compress_code_comments=plan.code_comments, json_config=plan.json_config)
-             for c, m in zip(contexts, ms, strict=True)]
-            for contexts, ms in zip(per_prompt, modes, strict=True)
+            layout(c, m, compress_code_comments=plan.code_comments, json_config=plan.json_config)
+            for c, m in zip(contexts, modes, strict=True)
         ]
         segs = [
             segment(self._tokenizer, c, plan.protection, self._unk, [(r.start, r.end) for r in rs])
-            for contexts, context_regions in zip(per_prompt, regions, strict=True)
-            for c, rs in zip(contexts, context_regions, strict=True)
+            for c, rs in zip(contexts, regions, strict=True)
         ]
-        prep_share = (time.perf_counter() - started) / max(len(prompts), 1)
-        scores, seconds = self._score_many(segs, chunk_end_tokens)
-        results = []
-        offset = 0
-        for contexts, context_regions, ms in zip(per_prompt, regions, modes, strict=True):
-            n = len(contexts)
-            t0 = time.perf_counter()
-            result = self._select(contexts, segs[offset : offset + n],
-                                  scores[offset : offset + n], context_regions, ms, plan)
-            elapsed = prep_share + sum(seconds[offset : offset + n]) + time.perf_counter() - t0
-            results.append(replace(result, elapsed_s=elapsed))
-            offset += n
-        return results
+        scores, _ = self._score_many(segs, chunk_end_tokens)
+        return self._select(contexts, segs, scores, regions, modes, plan)
+
+    def _compress_sections(
+        self, text: str, plan: _Plan, chunk_end_tokens: tuple[str, ...]
+    ) -> CompressionResult:
+        """A long plain-text prompt, section by section (:mod:`edge_lingua.sections`)."""
+        started = time.perf_counter()
+        bounds = section_bounds(text)
+        if plan.budget.target_token is not None:
+            origin = sum(self._count(text[lo:hi]) for lo, hi in bounds)
+            rate = min(1.0, plan.budget.target_token / max(origin, 1))
+            plan = replace(plan, budget=Budget(rate=rate, target_token=None))
+        merger = SectionMerger()
+        for lo, hi in bounds:
+            merger.add(self._compress_prompt([text[lo:hi]], [SECTIONED], plan, chunk_end_tokens))
+        return merger.result(time.perf_counter() - started)
 
     def _count(self, text: str) -> int:
         tokenizer = self._target_tokenizer or self._tokenizer

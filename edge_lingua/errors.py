@@ -22,7 +22,14 @@ class BundleNotFoundError(BundleError):
 
 
 class ManifestError(BundleError):
-    """manifest.json is malformed or lacks a required field."""
+    """manifest.json is malformed, lacks a required field, or disagrees with its model.
+
+    ``field`` names the manifest field at fault (``None`` when the file as a whole is bad).
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnsupportedFormatError(BundleError):

@@ -18,6 +18,7 @@ from edge_lingua.errors import (
     UnsupportedFormatError,
     WrongBundleKindError,
 )
+from tests.toolchain_models import rewrite_checksums, three_label_model
 
 
 @pytest.fixture
@@ -98,3 +99,121 @@ def test_malformed_manifest_is_refused(bundle: Path) -> None:
     (bundle / "manifest.json").write_text(json.dumps(partial))
     with pytest.raises(ManifestError, match="lacks required"):
         load_bundle(bundle)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"keep_label": "abc"}, "keep_label"),
+        ({"keep_label": 5}, "keep_label"),
+        ({"keep_label": -1}, "keep_label"),
+        ({"keep_label": True}, "keep_label"),
+        ({"special_tokens": [2, 3]}, "special_tokens"),
+        ({"special_tokens": {"bos": "x", "eos": 3}}, "special_tokens"),
+        ({"special_tokens": {"pad": 0}}, "special_tokens"),
+        ({"model_inputs": 5}, "model_inputs"),
+        ({"model_inputs": ["input_ids", 7]}, "model_inputs"),
+        ({"max_seq_len": 10**12}, "max_seq_len"),
+        ({"max_seq_len": 4}, "max_seq_len"),
+        ({"max_seq_len": 128.0}, "max_seq_len"),
+        ({"kind": ["token-classifier"]}, "kind"),
+        ({"model_format": 1}, "model_format"),
+        ({"quantization": None}, "quantization"),
+        ({"source_model": 12}, "source_model"),
+        ({"license": ""}, "license"),
+        ({"model_file": None}, "model_file"),
+        ({"tokenizer_file": "other.json"}, "tokenizer_file"),
+        ({"files": {"model.onnx": "not-a-sha"}}, "files"),
+        ({"files": []}, "files"),
+        ({"extra": []}, "extra"),
+        ({"extra": {"num_labels": "2"}}, "extra.num_labels"),
+        ({"extra": {"num_labels": 1}}, "extra.num_labels"),
+        ({"extra": {"num_labels": 3, "id2label": {"0": "drop", "1": "keep"}}}, "extra.id2label"),
+        ({"extra": {"max_position_embeddings": 64}}, "max_seq_len"),
+        ({"extra": {"window_len": 129}}, "extra.window_len"),
+        ({"extra": {"window_len": 4}}, "extra.window_len"),
+    ],
+)
+def test_every_malformed_field_is_a_manifest_error_naming_it(
+    bundle: Path, changes: dict[str, object], field: str
+) -> None:
+    _edit_manifest(bundle, **changes)
+    with pytest.raises(ManifestError) as caught:
+        load_bundle(bundle)
+    assert caught.value.field == field
+    assert field.split(".")[-1] in str(caught.value)
+
+
+def test_max_seq_len_beyond_the_position_embeddings_is_refused(bundle: Path) -> None:
+    _edit_manifest(bundle, max_seq_len=129)  # the tiny BERT has 128 positions
+    with pytest.raises(ManifestError, match="128 position embeddings") as caught:
+        load_bundle(bundle)
+    assert caught.value.field == "max_seq_len"
+    _edit_manifest(bundle, max_seq_len=128)
+    assert load_bundle(bundle).manifest.max_seq_len == 128
+
+
+def test_three_label_model_with_updated_checksums_is_refused_at_load(bundle: Path) -> None:
+    from edge_lingua.compressor import Compressor
+
+    three_label_model(bundle, 3)
+    with pytest.raises(ManifestError, match="3 logits per token") as caught:
+        load_bundle(bundle)
+    assert caught.value.field == "extra.num_labels"
+    with pytest.raises(ManifestError, match="3 logits per token"):
+        Compressor.load(bundle)
+
+
+def test_three_label_model_with_a_symbolic_label_axis_is_refused_by_the_session(
+    bundle: Path,
+) -> None:
+    """The graph does not say how many labels: the compressor asks the model at load."""
+    from edge_lingua.compressor import Compressor
+
+    three_label_model(bundle, "labels")
+    assert load_bundle(bundle).manifest.num_labels == 2  # the graph cannot tell
+    with pytest.raises(ManifestError, match="3 logits per token") as caught:
+        Compressor.load(bundle)
+    assert caught.value.field == "extra.num_labels"
+
+
+def test_shipped_model_declares_what_its_manifest_says() -> None:
+    from edge_lingua.compressor import default_bundle_path
+    from edge_lingua.onnx_graph import read_graph_facts
+
+    manifest = read_manifest(default_bundle_path())
+    facts = read_graph_facts(default_bundle_path() / manifest.model_file)
+    assert facts.position_limit == manifest.max_seq_len == 512
+    assert facts.outputs["logits"][-1] == manifest.num_labels == 2
+
+
+def test_a_file_that_is_not_onnx_is_a_manifest_error(bundle: Path) -> None:
+    (bundle / "model.onnx").write_bytes(b"\xff" * 64)
+    rewrite_checksums(bundle)
+    with pytest.raises(ManifestError, match="not a readable ONNX model"):
+        load_bundle(bundle)
+
+
+def test_model_inputs_must_match_the_model(bundle: Path) -> None:
+    from edge_lingua.compressor import Compressor
+
+    _edit_manifest(bundle, model_inputs=["input_ids", "attention_mask", "pixel_values"])
+    with pytest.raises(ManifestError, match="pixel_values") as caught:
+        Compressor.load(bundle)
+    assert caught.value.field == "model_inputs"
+
+
+def test_model_needing_an_input_the_runtime_cannot_feed_is_refused(bundle: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edge_lingua.compressor import Compressor
+
+    model = onnx.load(bundle / "model.onnx")
+    model.graph.input.append(
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]))
+    onnx.save(model, bundle / "model.onnx")
+    rewrite_checksums(bundle)
+    with pytest.raises(ManifestError, match="position_ids") as caught:
+        Compressor.load(bundle)
+    assert caught.value.field == "model_inputs"

@@ -77,6 +77,40 @@ def test_inspect_reports_checksums(tiny_bert_bundle: Path, tmp_path: Path) -> No
     assert json.loads(proc.stdout)["files"]["tokenizer.json"]["sha256"] == "mismatch"
 
 
+@pytest.mark.parametrize(
+    "changes", [{"keep_label": "abc"}, {"special_tokens": [1]}, {"model_inputs": 5},
+                {"keep_label": 5}, {"max_seq_len": 10**12}, {"max_seq_len": 256}],
+)
+def test_inspect_gives_one_line_and_exit_2_for_a_malformed_manifest(
+    tiny_bert_bundle: Path, tmp_path: Path, changes: dict[str, object]
+) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bert_bundle, broken)
+    data = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**data, **changes}))
+    proc = run("inspect", str(broken))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert err.count("\n") == 1 and err.startswith("error: ") and next(iter(changes)) in err
+
+
+def test_inspect_gives_one_line_and_exit_2_for_a_model_unlike_its_manifest(
+    tiny_bert_bundle: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from tests.toolchain_models import three_label_model
+
+    broken = tmp_path / "three"
+    shutil.copytree(tiny_bert_bundle, broken)
+    three_label_model(broken, 3)
+    proc = run("inspect", str(broken))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and err.count("\n") == 1 and "3 logits per token" in err
+
+
 def test_providers_lists_cpu() -> None:
     proc = run("providers")
     assert proc.returncode == 0 and b"CPUExecutionProvider" in proc.stdout

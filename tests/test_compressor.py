@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings
@@ -265,28 +264,3 @@ def test_join_units_never_invents_text() -> None:
     assert join_units(text, seg.word_spans, keep) == "a-b  c\n\nd e f)g"
     keep[:2] = False
     assert join_units(text, seg.word_spans, keep) == "d e f)g"
-
-
-def test_one_megabyte_prompt_runs_in_bounded_memory(tiny_bert_bundle: Path, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    script = tmp_path / "big.py"
-    script.write_text(
-        "import json, sys, psutil\n"
-        "from edge_lingua.compressor import Compressor\n"
-        f"c = Compressor.load({str(tiny_bert_bundle)!r}, threads=1)\n"
-        f"text = ({SAMPLE!r} + ' ') * 4000\n"
-        "before = psutil.Process().memory_info().rss\n"
-        "r = c.compress(text, rate=0.33)\n"
-        "after = psutil.Process().memory_info().rss\n"
-        "print(json.dumps({'bytes': len(text.encode()), 'growth': after - before,\n"
-        "  'origin': r.origin_tokens, 'compressed': r.compressed_tokens}))\n"
-    )
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300, check=True)
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["bytes"] > 1_000_000
-    assert report["compressed"] <= 0.33 * report["origin"]
-    # tokens, words and one window's tensors: well under 600 MB for a 1 MB prompt
-    assert report["growth"] < 600 * 2**20, report

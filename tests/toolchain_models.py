@@ -322,3 +322,38 @@ def cached_bundle(arch: str, factory) -> Path:
 
             export_classifier(src, out)
     return out
+
+
+def rewrite_checksums(bundle: Path) -> None:
+    """Recompute every listed file's sha256 after a test changed the files on purpose."""
+    from edge_lingua.bundle import sha256_file
+
+    data = json.loads((bundle / "manifest.json").read_text())
+    data["files"] = {name: sha256_file(bundle / name) for name in data["files"]}
+    (bundle / "manifest.json").write_text(json.dumps(data))
+
+
+def three_label_model(bundle: Path, label_axis: int | str) -> None:
+    """Give the classifier head a third label, declare its logits axis as ``label_axis`` and
+    update the checksums: a bundle that passes every file check."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(bundle / "model.onnx")
+    head = next(n for n in model.graph.node if n.output[0] == "logits")
+    matmul = next(n for n in model.graph.node if n.output[0] in head.input)
+    names = {*head.input, *matmul.input}
+    for index, init in enumerate(model.graph.initializer):
+        if init.name in names:
+            array = numpy_helper.to_array(init)
+            if array.shape[-1] == 2:
+                widened = np.concatenate([array, array[..., :1]], axis=-1)
+                model.graph.initializer[index].CopyFrom(numpy_helper.from_array(widened, init.name))
+    dim = model.graph.output[0].type.tensor_type.shape.dim[-1]
+    if isinstance(label_axis, int):
+        dim.dim_value = label_axis
+    else:
+        dim.dim_param = label_axis
+    onnx.save(model, bundle / "model.onnx")
+    rewrite_checksums(bundle)
