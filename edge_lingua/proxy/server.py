@@ -197,15 +197,19 @@ class _Handler(BaseHTTPRequestHandler):
         usage = _UsageScanner()
         error = None
         recorded = False
+        relayed = b"\n\n"  # the end of what was relayed: is an event open?
         try:
             try:
                 for chunk in stream:
                     usage.feed(chunk)
                     self._chunk(chunk)
+                    relayed = (relayed + chunk)[-2:]
             except RemoteUnavailableError as exc:
                 error = str(exc)
                 event = {"error": {"message": error, "type": "upstream_unavailable"}}
-                self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+                # close an event the upstream broke off, so the error event parses on its own
+                opened = b"" if relayed == b"\n\n" else b"\n\n"
+                self._chunk(opened + f"data: {json.dumps(event)}\n\n".encode())
             record(usage.completion_tokens, error)
             recorded = True
             self._chunk(b"")
