@@ -99,6 +99,43 @@ def test_one_ranking_spans_every_context(compressor: Compressor) -> None:
     assert result.kept_mask == [[False, True, False], [True, False, False]]
 
 
+def test_digits_are_forced_only_when_asked(compressor: Compressor) -> None:
+    text = "lay 12 every 7 she"  # the digits' pieces have keep probability sigmoid(-4)
+    assert kept_words(compressor.compress(text, target_token=1)) == ["lay"]
+    # whether forced words count inside the budget is issue 12's decision: only check they stay
+    forced = kept_words(compressor.compress(text, target_token=1, force_reserve_digit=True))
+    assert {"12", "7"} <= set(forced) <= {"lay", "12", "7"}
+
+
+def test_drop_consecutive_drops_only_repeats_of_a_force_token(compressor: Compressor) -> None:
+    text = "lay . . . every . . day ."
+    result = compressor.compress(text, rate=1.0, force_tokens=["."], drop_consecutive=True)
+    assert kept_words(result) == ["lay", ".", "every", ".", "day", "."]
+    kept = compressor.compress(text, rate=1.0, force_tokens=["."])
+    assert kept_words(kept) == text.split()
+
+
+def test_the_budget_holds_in_the_target_tokenizer_and_drops_the_least_probable(
+    hand_set: Path, tmp_path: Path
+) -> None:
+    """A target tokenizer that also counts every space: three one-token words cost five
+    tokens together, so words are dropped, least probable first, until the text fits."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["ducks", "lay", "eggs", "every", "day", "she", "eats", "three", " "]
+    target = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(["[UNK]", *words])},
+                                        unk_token="[UNK]"))
+    target.pre_tokenizer = pre_tokenizers.Split(" ", behavior="isolated")
+    path = tmp_path / "target.json"
+    target.save(str(path))
+    compressor = Compressor.load(hand_set, target_tokenizer=path)
+    result = compressor.compress("ducks lay eggs every day she eats three", target_token=3)
+    ranking = ["lay", "every", "she", "three", "eggs", "eats", "ducks", "day"]
+    kept = kept_words(result)
+    assert result.compressed_tokens <= 3
+    assert kept and set(kept) == set(ranking[: len(kept)])
+
+
 # --- windows -----------------------------------------------------------------------------------
 def test_windows_are_as_long_as_the_encoder_allows(compressor: Compressor) -> None:
     text = " ".join(["ducks"] * 40)  # 40 one-token words, no chunk end
