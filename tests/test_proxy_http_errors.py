@@ -41,7 +41,17 @@ class _Upstream(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
         self.server.received.append(body)  # type: ignore[attr-defined]
-        if body.get("model") == BROKEN_STREAM_MODEL:
+        model = str(body.get("model"))
+        if model.startswith("fails-once-") and model not in self.server.failed:  # type: ignore[attr-defined]
+            self.server.failed.add(model)  # type: ignore[attr-defined]
+            data = json.dumps({"error": {"message": "injected"}}).encode()
+            self.send_response(int(model.rsplit("-", 1)[1]))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if model == BROKEN_STREAM_MODEL:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -65,6 +75,7 @@ class _Upstream(BaseHTTPRequestHandler):
 def upstream() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
     server.received = []  # type: ignore[attr-defined]
+    server.failed = set()  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -93,6 +104,13 @@ def proxy(upstream, tmp_path_factory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("proxy-http")
     bundle = lookup_classifier(work / "bundle", {}, max_seq_len=64)
     yield from _serve(upstream, bundle, work, "--redact")
+
+
+@pytest.fixture(scope="module")
+def retrying_proxy(upstream, tmp_path_factory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("proxy-retrying")
+    bundle = lookup_classifier(work / "bundle", {}, max_seq_len=64)
+    yield from _serve(upstream, bundle, work, "--retries", "2")
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +198,12 @@ def test_an_upstream_breaking_mid_stream_ends_the_stream_with_an_error_event(
               if line.startswith("data: ")]
     assert json.loads(events[0])["choices"][0]["delta"]["content"] == "Hal"
     assert "error" in json.loads(events[-1]), data  # a complete body whose last event says why
+
+
+@pytest.mark.parametrize("code", [408, 429, 500, 502, 503, 504])
+def test_a_transient_upstream_status_is_retried(retrying_proxy, upstream, code: int) -> None:
+    before = len(upstream.received)
+    model = f"fails-once-{code}"
+    status, data = _chat(retrying_proxy, {"model": model, "messages": _messages("ducks lay")})
+    assert status == 200, data
+    assert [b["model"] for b in upstream.received[before:]] == [model, model]
