@@ -115,8 +115,9 @@ def test_drop_consecutive_drops_only_repeats_of_a_force_token(compressor: Compre
     assert kept_words(kept) == text.split()
 
 
+@pytest.mark.parametrize("budget", [2, 3, 5])
 def test_the_budget_holds_in_the_target_tokenizer_and_drops_the_least_probable(
-    hand_set: Path, tmp_path: Path
+    hand_set: Path, tmp_path: Path, budget: int
 ) -> None:
     """A target tokenizer that also counts every space: three one-token words cost five
     tokens together, so words are dropped, least probable first, until the text fits."""
@@ -129,10 +130,10 @@ def test_the_budget_holds_in_the_target_tokenizer_and_drops_the_least_probable(
     path = tmp_path / "target.json"
     target.save(str(path))
     compressor = Compressor.load(hand_set, target_tokenizer=path)
-    result = compressor.compress("ducks lay eggs every day she eats three", target_token=3)
+    result = compressor.compress("ducks lay eggs every day she eats three", target_token=budget)
     ranking = ["lay", "every", "she", "three", "eggs", "eats", "ducks", "day"]
     kept = kept_words(result)
-    assert result.compressed_tokens <= 3
+    assert result.compressed_tokens <= budget
     assert kept and set(kept) == set(ranking[: len(kept)])
 
 
@@ -207,6 +208,14 @@ def test_a_provider_that_fails_to_start_falls_back_to_cpu(
         result = compressor.compress("ducks lay eggs every", target_token=2)
         assert kept_words(result) == ["lay", "every"]
     assert ["CUDAExecutionProvider", "CPUExecutionProvider"] in attempts
+
+
+@pytest.mark.parametrize("name", ["", 3, None])
+def test_a_provider_name_that_is_not_a_name_is_a_typed_error(hand_set: Path, name) -> None:
+    from edge_lingua.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="provider names are non-empty strings"):
+        Compressor.load(hand_set, providers=[name])
 
 
 def test_a_model_that_fails_at_run_time_raises_inference_error(tmp_path: Path) -> None:
