@@ -199,15 +199,31 @@ def test_a_provider_that_fails_to_start_falls_back_to_cpu(
     monkeypatch.setattr(ort, "get_available_providers",
                         lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(ort, "InferenceSession", session)
-    for request in (["cuda"], None):
+    for request in (["cuda"], ["CUDA"], ["CUDAExecutionProvider"], None):
+        attempts.clear()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             compressor = Compressor.load(hand_set, providers=request)
+        assert attempts[0] == ["CUDAExecutionProvider", "CPUExecutionProvider"], request
         assert compressor.provider == "CPUExecutionProvider"
-        assert any("CPUExecutionProvider" in str(w.message) for w in caught)
+        assert any("falling back to CPUExecutionProvider" in str(w.message) for w in caught)
         result = compressor.compress("ducks lay eggs every", target_token=2)
         assert kept_words(result) == ["lay", "every"]
-    assert ["CUDAExecutionProvider", "CPUExecutionProvider"] in attempts
+
+
+def test_an_unavailable_provider_is_named_in_a_warning_only_when_requested(
+    hand_set: Path,
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compressor = Compressor.load(hand_set, providers=["qnn"])
+    assert compressor.provider == "CPUExecutionProvider"
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert any("QNNExecutionProvider" in m and "not available" in m for m in messages)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Compressor.load(hand_set)  # no preference: CUDA when there is one, quietly
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
 
 
 @pytest.mark.parametrize("name", ["", 3, None])
