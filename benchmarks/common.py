@@ -68,7 +68,10 @@ def cl100k() -> Any:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON, creating parent folders."""
+    """Write ``data`` as indented JSON, creating parent folders. A benchmark section's result
+    (a dict with ``"section"``) is stamped with how it was recorded (see :func:`recorded`)."""
+    if isinstance(data, dict) and "section" in data and "recorded" not in data:
+        data = {**data, "recorded": recorded()}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
@@ -76,6 +79,22 @@ def write_json(path: Path, data: Any) -> Path:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def recorded() -> dict[str, Any]:
+    """The command that produced a result, when (UTC) and the CPU's instruction-set flags."""
+    import shlex
+    import sys
+    from datetime import datetime, timezone
+
+    script = Path(sys.argv[0]).resolve()
+    module = (script.with_suffix("").relative_to(REPO).as_posix().replace("/", ".")
+              if script.is_relative_to(REPO) else sys.argv[0])
+    return {
+        "command": shlex.join(["python", "-m", module, *sys.argv[1:]]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu_flags": machine()["isa"],
+    }
 
 
 def machine() -> dict[str, Any]:

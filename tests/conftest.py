@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,26 @@ def proxy_for(compressor, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+class _QuantizeUnderMutmut(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Under mutmut (docs/TESTING.md) the mutated copy of ``quantize/`` is the package
+    ``quantize``; serve it under its installed name ``edge_lingua_quantize`` too, so tests
+    that import the installed name run the mutants."""
+
+    prefix = "edge_lingua_quantize"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == self.prefix or name.startswith(self.prefix + "."):
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module("quantize" + spec.name[len(self.prefix):])
+
+    def exec_module(self, module) -> None:
+        """The module ran when ``create_module`` imported it."""
+
+
+if os.environ.get("MUTANT_UNDER_TEST"):
+    sys.meta_path.insert(0, _QuantizeUnderMutmut())

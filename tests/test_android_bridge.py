@@ -39,22 +39,24 @@ JUNIT_JARS = os.environ.get(
 )
 
 pytestmark = pytest.mark.slow
+# the one command (README, .ci/run) that brings the JDK, JUnit 4 and Node these checks need
+SYSTEM_PACKAGES = "apt-get install -y openjdk-17-jdk-headless junit4 nodejs npm"
 
 
 def _missing_java() -> str | None:
     for tool in ("java", "javac"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed (CI installs a JDK 17)"
+            return f"{tool} is not installed; install it with: {SYSTEM_PACKAGES}"
     for jar in JUNIT_JARS.split(":"):
         if not Path(jar).is_file():
-            return f"{jar} is missing (Debian package junit4; or set JUNIT_JARS)"
+            return f"{jar} is missing; install it with: {SYSTEM_PACKAGES} (or set JUNIT_JARS)"
     return None
 
 
 def _missing_node() -> str | None:
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed (CI installs Node 20)"
+            return f"{tool} is not installed; install it with: {SYSTEM_PACKAGES}"
     return None
 
 

@@ -1,0 +1,76 @@
+"""The cascade when the on-device model fails: a typed error when nothing else can answer, the
+remote's answer when it can. The failures are real llama.cpp ones (a file that is not a GGUF
+model, a prompt longer than the model's context)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_lingua.cascade import (
+    Cascade,
+    CircuitBreaker,
+    LocalModel,
+    Policy,
+    RemoteClient,
+    RetryPolicy,
+)
+from edge_lingua.errors import LocalModelError
+from tests.servers import DROP, OK
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the cascade extra)")
+pytestmark = [pytest.mark.llama, pytest.mark.timeout(240)]
+
+LONG = [{"role": "user", "content": "Count the ducks: " + "duck " * 400 + "How many?"}]
+
+
+@pytest.fixture(scope="module")
+def short_context_local() -> LocalModel:
+    """Gemma 3 270M with a 128-token context: LONG does not fit."""
+    from tests.servers import gemma_path
+
+    return LocalModel(gemma_path(), n_ctx=128, n_threads=2)
+
+
+def _remote(fault) -> RemoteClient:
+    return RemoteClient(fault.url, timeout_s=5.0,
+                        retry=RetryPolicy(max_retries=1, backoff_base_s=0.01, backoff_max_s=0.02),
+                        breaker=CircuitBreaker(failure_threshold=50, reset_after_s=60))
+
+
+def test_a_file_that_is_not_a_model_is_a_local_model_error(tmp_path: Path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"GGUF but not really a model" * 100)
+    with pytest.raises(LocalModelError, match="could not load"):
+        LocalModel(fake, n_ctx=128)
+
+
+def test_the_local_failure_is_a_typed_error_when_no_remote_exists(short_context_local) -> None:
+    with pytest.raises(LocalModelError):
+        short_context_local.generate(LONG, max_tokens=4)
+    cascade = Cascade(local=short_context_local, tokenizer=_tokenizer())
+    with pytest.raises(LocalModelError, match="no answer"):
+        cascade.ask(LONG, max_tokens=4)
+
+
+def test_local_and_remote_failing_together_says_both(short_context_local, fault) -> None:
+    fault.script(default=DROP)
+    cascade = Cascade(local=short_context_local, remote=_remote(fault), tokenizer=_tokenizer())
+    with pytest.raises(LocalModelError, match="remote failed"):
+        cascade.ask(LONG, max_tokens=4)
+
+
+def test_a_failing_local_model_escalates_to_the_remote(short_context_local, fault) -> None:
+    fault.script(default=OK)
+    cascade = Cascade(local=short_context_local, remote=_remote(fault),
+                      policy=Policy(try_local=True), tokenizer=_tokenizer())
+    result = cascade.ask(LONG, max_tokens=4)
+    assert result.route == "remote" and result.text
+    assert len(fault.received) == 1
+
+
+def _tokenizer() -> Path:
+    from edge_lingua.compressor import default_bundle_path
+
+    return default_bundle_path() / "tokenizer.json"

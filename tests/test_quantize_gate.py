@@ -1,0 +1,59 @@
+"""The quantization fidelity gate judges a model by its worst keep/drop agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_lingua.errors import FidelityError
+from edge_lingua_quantize.fidelity import FidelityReport, RateFidelity, SetFidelity
+
+
+def _set(*agreements: float) -> SetFidelity:
+    rates = [RateFidelity(rate=r, words=200, agreement=a, kept_word_f1=a)
+             for r, a in zip((0.5, 0.33), agreements, strict=True)]
+    return SetFidelity(texts=8, tokens=900, max_logit_error=0.1, mean_logit_error=0.01,
+                       rates=rates)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "passed"),
+    [(0.95, True), (0.9725, True), (0.9726, False), (0.98, False), (0.995, False)],
+)
+def test_gate_passes_only_when_every_agreement_reaches_the_threshold(
+    threshold: float, passed: bool
+) -> None:
+    # worst 97.25% (held-out, rate 0.33), best 99.5%: thresholds on both sides of the worst
+    report = FidelityReport(mode="dynamic-int8", threshold=threshold,
+                            sets={"calibration": _set(0.995, 0.985),
+                                  "held_out": _set(0.98, 0.9725)})
+    assert report.min_agreement == pytest.approx(0.9725)
+    assert report.passed is passed
+    assert report.to_json()["passed"] is passed
+
+
+def test_quantize_refuses_a_model_whose_worst_agreement_is_under_the_threshold(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Thresholds just under and between the measured worst and best agreement of a real
+    int4 quantization: written, then refused."""
+    pytest.importorskip("torch")
+    from edge_lingua_quantize.quantizer import quantize_bundle
+    from tests.toolchain_models import cached_bundle, paragraphs
+
+    source = cached_bundle("bert", tmp_path_factory)
+    options = {"calibration": paragraphs(24, seed=61), "held_out": paragraphs(6, seed=62),
+               "block_size": 32}
+    measured = quantize_bundle(source, tmp_path / "measured", "int4-weight", threshold=0.0,
+                               **options).report
+    agreements = sorted(r.agreement for s in measured.sets.values() for r in s.rates)
+    worst, best = agreements[0], agreements[-1]
+    assert 0.5 < worst < best < 1.0, agreements  # a spread to put a threshold into
+    passed = quantize_bundle(source, tmp_path / "passed", "int4-weight",
+                             threshold=worst - 0.005, **options)
+    assert passed.report.passed and (tmp_path / "passed" / "manifest.json").is_file()
+    with pytest.raises(FidelityError, match="under the threshold"):
+        quantize_bundle(source, tmp_path / "refused", "int4-weight",
+                        threshold=(worst + best) / 2, **options)
+    assert not (tmp_path / "refused").exists()
