@@ -253,7 +253,7 @@ def test_golden_vectors_hold_every_option_case(hand_set: Path, tmp_path: Path) -
                 "drop_consecutive", "chunk_end_tokens"):
         assert key in by_key, f"no golden result exercises {key}"
     words = case["contexts"][0]["words"]
-    forced = by_key["force_tokens"]
+    forced = next(r for r in case["results"] if r["options"].get("force_reserve_digit"))
     kept = [w for w, k in zip(words, forced["kept_mask"][0], strict=True) if k]
     assert {"12", "7"} <= set(kept)  # digits reserved
     assert kept.count(".") < words.count(".")  # ". ." dropped as consecutive
