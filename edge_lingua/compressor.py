@@ -23,6 +23,8 @@ from edge_lingua.errors import (
     NoDefaultModelError,
 )
 from edge_lingua.providers import SessionConfig, batch_size_for, create_session
+from edge_lingua.question import Question, encode_question, encoder_rows, questions_per_prompt
+from edge_lingua.relevance import context_relevance
 from edge_lingua.result import CompressionResult
 from edge_lingua.segmentation import Segmented, join_words, segment, window_bounds
 from edge_lingua.selection import (
@@ -166,26 +168,52 @@ class Compressor:
             batch_size=batch_size or batch_size_for(provider),
         )
 
+    @property
+    def question_aware(self) -> bool:
+        """Whether the bundle reads a question beside the text (``compress(question=...)``)."""
+        return self.bundle.manifest.question_aware
+
     # --- scoring ----------------------------------------------------------------------------
     def score(
-        self, text: str, chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS
+        self,
+        text: str,
+        chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS,
+        *,
+        question: str | None = None,
     ) -> ContextScores:
         """Keep probabilities of every token and word of one context."""
         validate_contexts(text)
-        return self._score_many([segment(self._tokenizer, text)], tuple(chunk_end_tokens))[0][0]
+        asked = None if question is None else self._question(question)
+        segs = [segment(self._tokenizer, text)]
+        return self._score_many(segs, tuple(chunk_end_tokens), [asked])[0][0]
+
+    def _question(self, question: str) -> Question:
+        return encode_question(self._tokenizer, self.bundle.manifest, question)
 
     def _score_many(
-        self, segs: list[Segmented], chunk_end_tokens: tuple[str, ...]
+        self,
+        segs: list[Segmented],
+        chunk_end_tokens: tuple[str, ...],
+        questions: Sequence[Question | None] | None = None,
     ) -> tuple[list[ContextScores], list[float]]:
-        """Score many contexts, batching their windows; returns scores and seconds per context."""
-        bounds = [window_bounds(s, self._max_tokens, chunk_end_tokens) for s in segs]
+        """Score many contexts, batching their windows; returns scores and seconds per context.
+
+        ``questions`` (one per context, or None) are read beside every window of their context,
+        whose windows shrink to make room."""
+        asked = list(questions) if questions is not None else [None] * len(segs)
+        bounds = [
+            window_bounds(s, self._max_tokens - (0 if q is None else q.window_cost),
+                          chunk_end_tokens)
+            for s, q in zip(segs, asked, strict=True)
+        ]
         jobs = [(i, lo, hi) for i, b in enumerate(bounds) for lo, hi in b]
         logits = [np.zeros((s.token_ids.size, 0), dtype=np.float32) for s in segs]
         seconds = [0.0] * len(segs)
         for first in range(0, len(jobs), self._batch_size):
             batch = jobs[first : first + self._batch_size]
             started = time.perf_counter()
-            out = self._run([segs[i].token_ids[lo:hi] for i, lo, hi in batch])
+            out = self._run([segs[i].token_ids[lo:hi] for i, lo, hi in batch],
+                            [asked[i] for i, _, _ in batch])
             share = (time.perf_counter() - started) / len(batch)
             for (i, lo, hi), window_logits in zip(batch, out, strict=True):
                 if logits[i].shape[1] == 0:
@@ -223,17 +251,15 @@ class Compressor:
             windows=bounds,
         )
 
-    def _run(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        """One onnxruntime call over a batch of windows; logits without the special tokens."""
-        width = max(w.size for w in windows) + 2
-        ids = np.full((len(windows), width), self._pad, dtype=np.int64)
-        mask = np.zeros((len(windows), width), dtype=np.int64)
-        for row, w in enumerate(windows):
-            ids[row, 0] = self._bos
-            ids[row, 1 : w.size + 1] = w
-            ids[row, w.size + 1] = self._eos
-            mask[row, : w.size + 2] = 1
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    def _run(
+        self, windows: list[np.ndarray], questions: Sequence[Question | None]
+    ) -> list[np.ndarray]:
+        """One onnxruntime call over a batch of windows (each with its question or None);
+        logits of the window tokens only."""
+        rows = encoder_rows(windows, questions, self._bos, self._eos, self._pad)
+        width = rows.input_ids.shape[1]
+        feed = {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask,
+                "token_type_ids": rows.token_type_ids}
         feed = {
             name: value.astype(np.int32) if self._inputs[name] == "tensor(int32)" else value
             for name, value in feed.items()
@@ -245,13 +271,17 @@ class Compressor:
             raise InferenceError(
                 f"onnxruntime failed on a window of {width} tokens: {exc}"
             ) from None
-        return [logits[row, 1 : w.size + 1].astype(np.float32) for row, w in enumerate(windows)]
+        return [
+            logits[row, start : start + w.size].astype(np.float32)
+            for row, (start, w) in enumerate(zip(rows.starts, windows, strict=True))
+        ]
 
     # --- compression -------------------------------------------------------------------------
     def compress(
         self,
         context: str | Sequence[str],
         *,
+        question: str | None = None,
         rate: float | None = None,
         target_token: int | None = None,
         force_tokens: Iterable[str] = (),
@@ -260,9 +290,17 @@ class Compressor:
         use_context_level_filter: bool = False,
         chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS,
     ) -> CompressionResult:
-        """Compress one prompt (a string, or a list of contexts compressed together)."""
+        """Compress one prompt (a string, or a list of contexts compressed together).
+
+        ``question`` (question-aware bundles only, see :attr:`question_aware`) is read beside
+        every window and ranks the contexts for ``use_context_level_filter``; it is never part
+        of the output. An empty question, or one given to a bundle that is not question-aware,
+        raises a typed error; a question longer than the bundle reads is cut, with a
+        ``QuestionTruncatedWarning`` and ``question_truncated`` in the result.
+        """
         return self.compress_many(
             [context],
+            question=question,
             rate=rate,
             target_token=target_token,
             force_tokens=force_tokens,
@@ -276,6 +314,7 @@ class Compressor:
         self,
         prompts: Sequence[str | Sequence[str]],
         *,
+        question: str | Sequence[str | None] | None = None,
         rate: float | None = None,
         target_token: int | None = None,
         force_tokens: Iterable[str] = (),
@@ -284,27 +323,38 @@ class Compressor:
         use_context_level_filter: bool = False,
         chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS,
     ) -> list[CompressionResult]:
-        """Compress several prompts, batching their encoder windows together."""
+        """Compress several prompts, batching their encoder windows together.
+
+        ``question``: one question for every prompt, or a list with one (or None) per prompt.
+        """
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidArgumentError("prompts must be a list of prompts")
         budget = make_budget(rate, target_token)
         force = tuple(force_tokens)
         started = time.perf_counter()
         per_prompt = [validate_contexts(p) for p in prompts]
+        asked = [None if q is None else self._question(q)
+                 for q in questions_per_prompt(question, len(prompts))]
         segs = [segment(self._tokenizer, c) for contexts in per_prompt for c in contexts]
+        seg_questions = [q for contexts, q in zip(per_prompt, asked, strict=True)
+                         for _ in contexts]
         prep_share = (time.perf_counter() - started) / max(len(prompts), 1)
-        scores, seconds = self._score_many(segs, tuple(chunk_end_tokens))
+        scores, seconds = self._score_many(segs, tuple(chunk_end_tokens), seg_questions)
         results = []
         offset = 0
-        for contexts in per_prompt:
+        for contexts, q in zip(per_prompt, asked, strict=True):
             n = len(contexts)
             t0 = time.perf_counter()
             result = self._select(
                 contexts, scores[offset : offset + n], budget, force, force_reserve_digit,
-                drop_consecutive, use_context_level_filter,
+                drop_consecutive, use_context_level_filter, q is not None,
             )
             elapsed = prep_share + sum(seconds[offset : offset + n]) + time.perf_counter() - t0
-            results.append(replace(result, elapsed_s=elapsed))
+            results.append(replace(
+                result, elapsed_s=elapsed,
+                question_tokens=0 if q is None else int(q.token_ids.size),
+                question_truncated=q is not None and q.truncated,
+            ))
             offset += n
         return results
 
@@ -327,12 +377,13 @@ class Compressor:
         force_reserve_digit: bool,
         drop_consecutive: bool,
         use_context_level_filter: bool,
+        question_given: bool = False,
     ) -> CompressionResult:
         origin = [self._count(c) for c in contexts]
         origin_tokens = sum(origin)
         active = np.ones(len(contexts), dtype=bool)
         if use_context_level_filter and len(contexts) > 1:
-            active = self._filter_contexts(scores, origin, budget)
+            active = self._filter_contexts(scores, origin, budget, question_given)
         # one ranking over the words of every active context
         sizes = [len(s.words) for s in scores]
         words = [w for s in scores for w in s.words]
@@ -368,12 +419,11 @@ class Compressor:
         )
 
     def _filter_contexts(
-        self, scores: list[ContextScores], origin: list[int], budget: Budget
+        self, scores: list[ContextScores], origin: list[int], budget: Budget, question_given: bool
     ) -> np.ndarray:
-        """LLMLingua-2's coarse step: keep the contexts with the highest mean keep probability."""
-        context_probs = np.asarray(
-            [float(s.token_probs.mean()) if s.token_probs.size else 0.0 for s in scores]
-        )
+        """The coarse step: keep the contexts ranked highest by
+        :func:`~edge_lingua.relevance.context_relevance` (with a question: by relevance to it)."""
+        context_probs = context_relevance([s.token_probs for s in scores], question_given)
         if budget.target_token is not None:
             level = min(2 * budget.target_token / max(sum(origin), 1), 1.0)
         else:

@@ -66,6 +66,14 @@ class InputEncodingError(InvalidInputError):
     """Input bytes are not valid UTF-8."""
 
 
+class EmptyQuestionError(InvalidArgumentError):
+    """A question was passed but it is empty or whitespace only."""
+
+
+class QuestionNotSupportedError(InvalidArgumentError):
+    """A question was passed to a bundle whose manifest does not say it is question-aware."""
+
+
 # --- execution ---------------------------------------------------------------
 class ProviderError(EdgeLinguaError):
     """No usable onnxruntime execution provider could run the model."""
