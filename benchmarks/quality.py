@@ -190,12 +190,37 @@ def quality_section(reader: Reader, methods: dict[str, Compress], stories: tuple
             "methods": results}
 
 
-SECTIONS = ("gsm8k", "quality")
+SECTIONS = ("gsm8k", "quality", "question")
+
+
+def question_section(reader: Reader, bundle: Path, question_bundle: Path | None, problems: int,
+                     seed: int, threads: int | None, sizes: dict[str, int]) -> dict[str, Any]:
+    """``benchmarks.question_aware`` against ``bundle`` (the previous default), plus GSM8K
+    reader benefit of both classifiers on the same problems."""
+    from benchmarks.question_aware import run_section
+    from edge_lingua.compressor import Compressor
+    from edge_lingua.perplexity.compressor import PerplexityCompressor
+
+    if question_bundle is None:
+        raise SystemExit("the question section needs --question-bundle")
+    chosen = gsm8k_prompts("test", problems, seed=seed + 101)
+    section = run_section(question_bundle, bundle, PerplexityCompressor(reader.scorer),
+                          problems=chosen, seed=seed, threads=threads, **sizes)
+    new = Compressor.load(question_bundle, providers=["cpu"], threads=threads)
+    previous = Compressor.load(bundle, providers=["cpu"], threads=threads)
+    section["gsm8k_reader"] = gsm8k_section(reader, {
+        "previous default": lambda t, r: previous.compress(t, rate=r).compressed_prompt,
+        "question-aware model (no question)": lambda t, r: new.compress(
+            t, rate=r).compressed_prompt,
+    }, chosen, RATES)
+    return section
 
 
 def run(out: Path, bundle: Path, *, problems: int = 30, rates: tuple[float, ...] = RATES,
         seed: int = 0, threads: int | None = None, n_ctx: int = 8192,
-        sections: tuple[str, ...] = SECTIONS, reader_gguf: Path | None = None) -> dict[str, Any]:
+        sections: tuple[str, ...] = SECTIONS, reader_gguf: Path | None = None,
+        question_bundle: Path | None = None, question_sizes: dict[str, int] | None = None
+        ) -> dict[str, Any]:
     """Run ``sections`` and write ``out/quality.json``; a section not run keeps the results
     already in that file."""
     offline_env()
@@ -211,6 +236,9 @@ def run(out: Path, bundle: Path, *, problems: int = 30, rates: tuple[float, ...]
         result["gsm8k"] = gsm8k_section(reader, methods, chosen, rates)
     if "quality" in sections:
         result["quality"] = quality_section(reader, methods, quality_stories(), rates)
+    if "question" in sections:
+        result["question"] = question_section(reader, bundle, question_bundle, problems, seed,
+                                              threads, question_sizes or {})
     write_json(path, result)
     return result
 
@@ -228,14 +256,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="reader (and perplexity-method) model (default: Gemma 3 270M)")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                         help="sections to run; the others keep their results in OUT/quality.json")
+    parser.add_argument("--question-bundle", type=Path,
+                        help="question-aware classifier bundle for the question section")
+    parser.add_argument("--question-limit", type=int, default=60,
+                        help="XQuAD evaluation questions per language (question section)")
+    parser.add_argument("--gemma-limit", type=int, default=20,
+                        help="of those, how many Gemma longllmlingua compresses")
+    parser.add_argument("--multi-questions", type=int, default=15)
+    parser.add_argument("--meetings", type=int, default=30, help="QMSum val queries")
     args = parser.parse_args(argv)
     bundle = args.bundle or prepare(args.out, args.checkpoint, dev=args.dev).int8
+    sizes = {"limit": args.question_limit, "slow_limit": args.gemma_limit,
+             "multi_questions": args.multi_questions, "meetings": args.meetings}
     result = run(args.out, bundle, problems=args.problems, rates=tuple(args.rates),
-                 threads=args.threads, sections=tuple(args.sections), reader_gguf=args.reader)
+                 threads=args.threads, sections=tuple(args.sections), reader_gguf=args.reader,
+                 question_bundle=args.question_bundle, question_sizes=sizes)
     from benchmarks.plots import quality_plot
 
-    quality_plot(result, args.out / "quality_vs_rate.png")
-    print(json.dumps({k: result[k]["methods"] for k in SECTIONS if k in result}, indent=1))
+    if "gsm8k" in result or "quality" in result:
+        quality_plot(result, args.out / "quality_vs_rate.png")
+    print(json.dumps({k: result[k].get("methods", result[k]) for k in SECTIONS if k in result},
+                     indent=1))
     return 0
 
 

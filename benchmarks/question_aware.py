@@ -265,3 +265,50 @@ def run_section(new_bundle: Path, previous_bundle: Path, perplexity: Any, *,
     if problems:
         out["number_soup"] = number_soup({"new": new, "previous default": previous}, problems)
     return out
+
+
+def markdown(section: dict[str, Any]) -> str:
+    """The section's tables as markdown (docs/BENCHMARKS.md)."""
+    lines: list[str] = []
+    retention = section["answer_retention"]
+    languages = list(retention)
+    methods = list(retention[languages[0]])
+    lines += ["| method | rate | " + " | ".join(languages) + " | ms (en) |",
+              "|---|---|" + "---|" * (len(languages) + 1)]
+    for method in methods:
+        for rate in (str(r) for r in RATES):
+            cells = [f"{retention[lang][method][rate]['retained']:.2f}" for lang in languages]
+            en = retention["en"][method][rate]
+            lines.append(f"| {method} | {rate} | " + " | ".join(cells)
+                         + f" | {en['ms_mean']:.0f} |")
+    multi = section["multi_document"]
+    lines += ["", "| method | " + " | ".join(f"gold at {p}" for p in POSITIONS)
+              + " | achieved rate |", "|---|" + "---|" * (len(POSITIONS) + 1)]
+    for method, m in multi["methods"].items():
+        cells = [f"{m['retained'][str(p)]:.2f}" for p in POSITIONS]
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {m['achieved_rate_mean']:.3f} |")
+    meetings = section["meetings"]
+    lines += ["", "| method | rate | kept in relevant turns | kept elsewhere | ratio | "
+              "speaker labels kept |", "|---|---|---|---|---|---|"]
+    for method, per_rate in meetings["methods"].items():
+        for rate, m in per_rate.items():
+            ratio = "-" if m["ratio"] is None else f"{m['ratio']:.2f}"
+            lines.append(f"| {method} | {rate} | {m['kept_relevant']:.3f} | "
+                         f"{m['kept_elsewhere']:.3f} | {ratio} | "
+                         f"{m['speaker_labels_kept']:.3f} |")
+    if "number_soup" in section:
+        soup = section["number_soup"]
+        lines += ["", "| model | digits+operators in input | in kept words (rate 0.2) |",
+                  "|---|---|---|"]
+        for method, m in soup["methods"].items():
+            lines.append(f"| {method} | {m['soup_share_input']:.3f} | "
+                         f"{m['soup_share_kept']:.3f} |")
+    if "gsm8k_reader" in section:
+        reader = section["gsm8k_reader"]
+        lines += ["", "| model | rate | achieved | reader benefit kept | numbers kept |",
+                  "|---|---|---|---|---|"]
+        for method, per_rate in reader["methods"].items():
+            for rate, m in per_rate.items():
+                lines.append(f"| {method} | {rate} | {m['achieved_rate']:.3f} | "
+                             f"{m['retention']:.3f} | {m['numbers_kept']:.3f} |")
+    return "\n".join(lines) + "\n"
