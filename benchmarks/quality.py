@@ -38,6 +38,7 @@ from benchmarks.common import machine, offline_env, read_json, write_json
 from benchmarks.reader import Reader, benefit_retention
 from benchmarks.texts import Story, gsm8k_prompts, quality_stories
 from training.corpus import Example
+from training.qa_corpus import XQUAD_LANGUAGES
 
 RATES = (0.5, 0.33, 0.2)
 METHODS = ("random", "self-information", "perplexity", "classifier")
@@ -206,6 +207,8 @@ def question_section(reader: Reader, bundle: Path, question_bundle: Path | None,
     chosen = gsm8k_prompts("test", problems, seed=seed + 101)
     section = run_section(question_bundle, bundle, PerplexityCompressor(reader.scorer),
                           problems=chosen, seed=seed, threads=threads, **sizes)
+    if not chosen:
+        return section
     new = Compressor.load(question_bundle, providers=["cpu"], threads=threads)
     previous = Compressor.load(bundle, providers=["cpu"], threads=threads)
     section["gsm8k_reader"] = gsm8k_section(reader, {
@@ -264,10 +267,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="of those, how many Gemma longllmlingua compresses")
     parser.add_argument("--multi-questions", type=int, default=15)
     parser.add_argument("--meetings", type=int, default=30, help="QMSum val queries")
+    parser.add_argument("--question-languages", nargs="+", default=list(XQUAD_LANGUAGES))
     args = parser.parse_args(argv)
     bundle = args.bundle or prepare(args.out, args.checkpoint, dev=args.dev).int8
     sizes = {"limit": args.question_limit, "slow_limit": args.gemma_limit,
-             "multi_questions": args.multi_questions, "meetings": args.meetings}
+             "multi_questions": args.multi_questions, "meetings": args.meetings,
+             "languages": tuple(args.question_languages)}
     result = run(args.out, bundle, problems=args.problems, rates=tuple(args.rates),
                  threads=args.threads, sections=tuple(args.sections), reader_gguf=args.reader,
                  question_bundle=args.question_bundle, question_sizes=sizes)

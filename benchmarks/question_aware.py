@@ -107,6 +107,8 @@ def answer_retention(methods: dict[str, Compress], languages: tuple[str, ...],
         per_method: dict[str, Any] = {}
         for name, compress in methods.items():
             subset = questions[:slow_limit] if name in slow else questions
+            if not subset:
+                continue
             print(f"question: {language} {name} ({len(subset)} questions)", file=sys.stderr,
                   flush=True)
             for rate in rates:
@@ -259,9 +261,11 @@ def run_section(new_bundle: Path, previous_bundle: Path, perplexity: Any, *,
         "new_bundle": str(new_bundle), "previous_bundle": str(previous_bundle),
         "answer_retention": answer_retention(methods, languages, RATES, limit, slow_limit,
                                              seed=seed),
-        "multi_document": multi_document(pairs, multi_questions, seed),
-        "meetings": meetings_section(pairs, meetings, seed),
     }
+    if multi_questions:
+        out["multi_document"] = multi_document(pairs, multi_questions, seed)
+    if meetings:
+        out["meetings"] = meetings_section(pairs, meetings, seed)
     if problems:
         out["number_soup"] = number_soup({"new": new, "previous default": previous}, problems)
     return out
@@ -272,15 +276,18 @@ def markdown(section: dict[str, Any]) -> str:
     lines: list[str] = []
     retention = section["answer_retention"]
     languages = list(retention)
-    methods = list(retention[languages[0]])
+    methods = list(dict.fromkeys(m for lang in languages for m in retention[lang]))
     lines += ["| method | rate | " + " | ".join(languages) + " | ms (en) |",
               "|---|---|" + "---|" * (len(languages) + 1)]
     for method in methods:
         for rate in (str(r) for r in RATES):
-            cells = [f"{retention[lang][method][rate]['retained']:.2f}" for lang in languages]
-            en = retention["en"][method][rate]
+            cells = [f"{retention[lang][method][rate]['retained']:.2f}"
+                     if method in retention[lang] else "-" for lang in languages]
+            en = retention.get("en", {}).get(method, {}).get(rate)
             lines.append(f"| {method} | {rate} | " + " | ".join(cells)
-                         + f" | {en['ms_mean']:.0f} |")
+                         + f" | {en['ms_mean']:.0f} |" if en else " | - |")
+    if "multi_document" not in section:
+        return "\n".join(lines) + "\n"
     multi = section["multi_document"]
     lines += ["", "| method | " + " | ".join(f"gold at {p}" for p in POSITIONS)
               + " | achieved rate |", "|---|" + "---|" * (len(POSITIONS) + 1)]

@@ -202,3 +202,24 @@ def test_cli_question(question_bundle: Path, tmp_path: Path, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["question_tokens"] > 0
     assert QUESTION not in data["compressed_prompt"]
+
+
+def test_answer_retained_needs_the_whole_answer() -> None:
+    from benchmarks.question_aware import answer_retained
+
+    assert answer_retained(["December 25, 2021"], "Webb launched December 25, 2021 on Ariane")
+    assert answer_retained(["December 25, 2021"], "launched December\n25, 2021")
+    assert not answer_retained(["December 25, 2021"], "Webb was December on an")
+    assert not answer_retained(["December 25, 2021"], "December 2021")
+
+
+def test_meeting_windows_mark_the_relevant_turns() -> None:
+    from benchmarks.question_aware import meeting_windows
+    from training.qa_corpus import Meeting
+
+    turns = [f"A: turn {i}" for i in range(100)]
+    meeting = Meeting("m", turns, [("what about 50?", [(50, 52)])])
+    [(query, window, relevant)] = meeting_windows([meeting], limit=5, seed=0, margin=20)
+    assert query == "what about 50?"
+    assert window == turns[30:73]
+    assert [t for t, r in zip(window, relevant, strict=True) if r] == turns[50:53]
