@@ -54,25 +54,32 @@ def numbers_kept(original: str, compressed: str) -> tuple[int, int]:
     return sum(min(c, have[n]) for n, c in want.items()), sum(want.values())
 
 
-def make_methods(reader: Reader, bundle: Path, seed: int) -> dict[str, Compress]:
-    """The four compressors, as ``(text, rate) -> compressed text``."""
-    from edge_lingua.compressor import Compressor, load_tokenizer
-    from edge_lingua.perplexity.compressor import PerplexityCompressor
+def random_dropper(tokenizer: Any, seed: int) -> Compress:
+    """Keep random words (the classifier's word units) up to ``rate`` of its tokens."""
     from edge_lingua.segmentation import join_words, segment
     from edge_lingua.selection import select
 
-    classifier = Compressor.load(bundle, providers=["cpu"])
-    perplexity = PerplexityCompressor(reader.scorer)
-    tokenizer = load_tokenizer(classifier.bundle.tokenizer_path)
     rng = np.random.default_rng(seed)
 
     def random_drop(text: str, rate: float) -> str:
-        """Keep random words (the classifier's word units) up to ``rate`` of its tokens."""
         seg = segment(tokenizer, text)
         costs = np.bincount(seg.token_word, minlength=seg.n_words).astype(np.float64)
         keep = select(rng.random(seg.n_words), costs, np.zeros(seg.n_words, bool),
                       rate * costs.sum())
         return join_words(text, seg.word_spans, keep)
+
+    return random_drop
+
+
+def make_methods(reader: Reader, bundle: Path, seed: int) -> dict[str, Compress]:
+    """The four compressors, as ``(text, rate) -> compressed text``."""
+    from edge_lingua.compressor import Compressor, load_tokenizer
+    from edge_lingua.perplexity.compressor import PerplexityCompressor
+
+    classifier = Compressor.load(bundle, providers=["cpu"])
+    perplexity = PerplexityCompressor(reader.scorer)
+    tokenizer = load_tokenizer(classifier.bundle.tokenizer_path)
+    random_drop = random_dropper(tokenizer, seed)
 
     return {
         "random": random_drop,

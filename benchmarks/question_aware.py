@@ -61,18 +61,12 @@ def make_methods(question_aware: Any, previous: Any, perplexity: Any, seed: int
                  ) -> dict[str, Compress]:
     """The compared compressors. ``question_aware`` and ``previous`` are
     :class:`~edge_lingua.compressor.Compressor`; ``perplexity`` a ``PerplexityCompressor``."""
-    from edge_lingua.segmentation import join_words, segment
-    from edge_lingua.selection import select
+    from benchmarks.quality import random_dropper
 
-    rng = np.random.default_rng(seed)
-    tokenizer = question_aware._tokenizer
+    drop = random_dropper(question_aware._tokenizer, seed)
 
     def random_words(text: str, question: str, rate: float) -> str:
-        seg = segment(tokenizer, text)
-        costs = np.bincount(seg.token_word, minlength=seg.n_words).astype(np.float64)
-        keep = select(rng.random(seg.n_words), costs, np.zeros(seg.n_words, bool),
-                      rate * costs.sum())
-        return join_words(text, seg.word_spans, keep)
+        return drop(text, rate)
 
     return {
         "question-aware": lambda c, q, r: question_aware.compress(
@@ -277,15 +271,16 @@ def markdown(section: dict[str, Any]) -> str:
     retention = section["answer_retention"]
     languages = list(retention)
     methods = list(dict.fromkeys(m for lang in languages for m in retention[lang]))
-    lines += ["| method | rate | " + " | ".join(languages) + " | ms (en) |",
+    lines += ["| method | rate | " + " | ".join(languages) + " | ms / paragraph |",
               "|---|---|" + "---|" * (len(languages) + 1)]
     for method in methods:
         for rate in (str(r) for r in RATES):
+            runs = [retention[lang][method][rate] for lang in languages
+                    if method in retention[lang]]
             cells = [f"{retention[lang][method][rate]['retained']:.2f}"
                      if method in retention[lang] else "-" for lang in languages]
-            en = retention.get("en", {}).get(method, {}).get(rate)
-            lines.append(f"| {method} | {rate} | " + " | ".join(cells)
-                         + f" | {en['ms_mean']:.0f} |" if en else " | - |")
+            ms = statistics.fmean(r["ms_mean"] for r in runs)
+            lines.append(f"| {method} | {rate} | " + " | ".join(cells) + f" | {ms:.0f} |")
     if "multi_document" not in section:
         return "\n".join(lines) + "\n"
     multi = section["multi_document"]
