@@ -252,11 +252,12 @@ class Compressor:
         )
 
     def _run(
-        self, windows: list[np.ndarray], questions: Sequence[Question | None]
+        self, windows: list[np.ndarray], questions: Sequence[Question | None] | None = None
     ) -> list[np.ndarray]:
         """One onnxruntime call over a batch of windows (each with its question or None);
         logits of the window tokens only."""
-        rows = encoder_rows(windows, questions, self._bos, self._eos, self._pad)
+        asked = list(questions) if questions is not None else [None] * len(windows)
+        rows = encoder_rows(windows, asked, self._bos, self._eos, self._pad)
         width = rows.input_ids.shape[1]
         feed = {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask,
                 "token_type_ids": rows.token_type_ids}
