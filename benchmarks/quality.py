@@ -38,6 +38,7 @@ from benchmarks.common import machine, offline_env, read_json, write_json
 from benchmarks.reader import Reader, benefit_retention
 from benchmarks.texts import Story, gsm8k_prompts, quality_stories
 from training.corpus import Example
+from training.qa_corpus import XQUAD_LANGUAGES
 
 RATES = (0.5, 0.33, 0.2)
 METHODS = ("random", "self-information", "perplexity", "classifier")
@@ -53,25 +54,32 @@ def numbers_kept(original: str, compressed: str) -> tuple[int, int]:
     return sum(min(c, have[n]) for n, c in want.items()), sum(want.values())
 
 
-def make_methods(reader: Reader, bundle: Path, seed: int) -> dict[str, Compress]:
-    """The four compressors, as ``(text, rate) -> compressed text``."""
-    from edge_lingua.compressor import Compressor, load_tokenizer
-    from edge_lingua.perplexity.compressor import PerplexityCompressor
+def random_dropper(tokenizer: Any, seed: int) -> Compress:
+    """Keep random words (the classifier's word units) up to ``rate`` of its tokens."""
     from edge_lingua.segmentation import join_units, segment
     from edge_lingua.selection import select
 
-    classifier = Compressor.load(bundle, providers=["cpu"])
-    perplexity = PerplexityCompressor(reader.scorer)
-    tokenizer = load_tokenizer(classifier.bundle.tokenizer_path)
     rng = np.random.default_rng(seed)
 
     def random_drop(text: str, rate: float) -> str:
-        """Keep random words (the classifier's word units) up to ``rate`` of its tokens."""
         seg = segment(tokenizer, text)
         costs = np.bincount(seg.token_word, minlength=seg.n_words).astype(np.float64)
         keep = select(rng.random(seg.n_words), costs, np.zeros(seg.n_words, bool),
                       rate * costs.sum())
         return join_units(text, seg.word_spans, keep)
+
+    return random_drop
+
+
+def make_methods(reader: Reader, bundle: Path, seed: int) -> dict[str, Compress]:
+    """The four compressors, as ``(text, rate) -> compressed text``."""
+    from edge_lingua.compressor import Compressor, load_tokenizer
+    from edge_lingua.perplexity.compressor import PerplexityCompressor
+
+    classifier = Compressor.load(bundle, providers=["cpu"])
+    perplexity = PerplexityCompressor(reader.scorer)
+    tokenizer = load_tokenizer(classifier.bundle.tokenizer_path)
+    random_drop = random_dropper(tokenizer, seed)
 
     return {
         "random": random_drop,
@@ -190,12 +198,39 @@ def quality_section(reader: Reader, methods: dict[str, Compress], stories: tuple
             "methods": results}
 
 
-SECTIONS = ("gsm8k", "quality")
+SECTIONS = ("gsm8k", "quality", "question")
+
+
+def question_section(reader: Reader, bundle: Path, question_bundle: Path | None, problems: int,
+                     seed: int, threads: int | None, sizes: dict[str, int]) -> dict[str, Any]:
+    """``benchmarks.question_aware`` against ``bundle`` (the previous default), plus GSM8K
+    reader benefit of both classifiers on the same problems."""
+    from benchmarks.question_aware import run_section
+    from edge_lingua.compressor import Compressor
+    from edge_lingua.perplexity.compressor import PerplexityCompressor
+
+    if question_bundle is None:
+        raise SystemExit("the question section needs --question-bundle")
+    chosen = gsm8k_prompts("test", problems, seed=seed + 101)
+    section = run_section(question_bundle, bundle, PerplexityCompressor(reader.scorer),
+                          problems=chosen, seed=seed, threads=threads, **sizes)
+    if not chosen:
+        return section
+    new = Compressor.load(question_bundle, providers=["cpu"], threads=threads)
+    previous = Compressor.load(bundle, providers=["cpu"], threads=threads)
+    section["gsm8k_reader"] = gsm8k_section(reader, {
+        "previous default": lambda t, r: previous.compress(t, rate=r).compressed_prompt,
+        "question-aware model (no question)": lambda t, r: new.compress(
+            t, rate=r).compressed_prompt,
+    }, chosen, RATES)
+    return section
 
 
 def run(out: Path, bundle: Path, *, problems: int = 30, rates: tuple[float, ...] = RATES,
         seed: int = 0, threads: int | None = None, n_ctx: int = 8192,
-        sections: tuple[str, ...] = SECTIONS, reader_gguf: Path | None = None) -> dict[str, Any]:
+        sections: tuple[str, ...] = SECTIONS, reader_gguf: Path | None = None,
+        question_bundle: Path | None = None, question_sizes: dict[str, int] | None = None
+        ) -> dict[str, Any]:
     """Run ``sections`` and write ``out/quality.json``; a section not run keeps the results
     already in that file."""
     offline_env()
@@ -211,6 +246,9 @@ def run(out: Path, bundle: Path, *, problems: int = 30, rates: tuple[float, ...]
         result["gsm8k"] = gsm8k_section(reader, methods, chosen, rates)
     if "quality" in sections:
         result["quality"] = quality_section(reader, methods, quality_stories(), rates)
+    if "question" in sections:
+        result["question"] = question_section(reader, bundle, question_bundle, problems, seed,
+                                              threads, question_sizes or {})
     write_json(path, result)
     return result
 
@@ -228,14 +266,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="reader (and perplexity-method) model (default: Gemma 3 270M)")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                         help="sections to run; the others keep their results in OUT/quality.json")
+    parser.add_argument("--question-bundle", type=Path,
+                        help="question-aware classifier bundle for the question section")
+    parser.add_argument("--question-limit", type=int, default=60,
+                        help="XQuAD evaluation questions per language (question section)")
+    parser.add_argument("--gemma-limit", type=int, default=20,
+                        help="of those, how many Gemma longllmlingua compresses")
+    parser.add_argument("--multi-questions", type=int, default=15)
+    parser.add_argument("--meetings", type=int, default=30, help="QMSum val queries")
+    parser.add_argument("--question-languages", nargs="+", default=list(XQUAD_LANGUAGES))
     args = parser.parse_args(argv)
     bundle = args.bundle or prepare(args.out, args.checkpoint, dev=args.dev).int8
+    sizes = {"limit": args.question_limit, "slow_limit": args.gemma_limit,
+             "multi_questions": args.multi_questions, "meetings": args.meetings,
+             "languages": tuple(args.question_languages)}
     result = run(args.out, bundle, problems=args.problems, rates=tuple(args.rates),
-                 threads=args.threads, sections=tuple(args.sections), reader_gguf=args.reader)
+                 threads=args.threads, sections=tuple(args.sections), reader_gguf=args.reader,
+                 question_bundle=args.question_bundle, question_sizes=sizes)
     from benchmarks.plots import quality_plot
 
-    quality_plot(result, args.out / "quality_vs_rate.png")
-    print(json.dumps({k: result[k]["methods"] for k in SECTIONS if k in result}, indent=1))
+    if "gsm8k" in result or "quality" in result:
+        quality_plot(result, args.out / "quality_vs_rate.png")
+    print(json.dumps({k: result[k].get("methods", result[k]) for k in SECTIONS if k in result},
+                     indent=1))
     return 0
 
 

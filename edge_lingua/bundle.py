@@ -15,6 +15,9 @@ network. ``manifest.json`` describes it::
       "special_tokens": {"bos": 101, "eos": 102, "pad": 0},
       "model_inputs": ["input_ids", "attention_mask", "token_type_ids"],
       "quantization": "none" | "dynamic-int8" | "static-qdq-int8" | ...,
+      "question_aware": true,             # token-classifier; only written when true:
+      "input_format": "question-pair",    #   [CLS] question [SEP] window [SEP], token types 0/1
+      "max_question_tokens": 64,          #   longer questions are cut (and the result says so)
       "source_model": "...",
       "license": "...",
       "extra": {...}
@@ -55,6 +58,9 @@ QUANTIZATION_MODES = (
     "f16",
     "q8_0",
 )
+# token-classifier inputs: "single" is [CLS] window [SEP] (every bundle without the fields);
+# "question-pair" is [CLS] question [SEP] window [SEP] with token types 0 then 1
+INPUT_FORMATS = ("single", "question-pair")
 _CHUNK = 1 << 20
 # Bounds of manifest numbers: no real model has a longer context or more labels.
 MAX_SEQ_LEN = 1 << 20
@@ -90,8 +96,20 @@ class Manifest:
     model_inputs: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    input_format: str = "single"
+    max_question_tokens: int = 0
+
+    @property
+    def question_aware(self) -> bool:
+        """Whether the classifier reads a question beside each window."""
+        return self.input_format == "question-pair"
+
+    def input_fields(self) -> dict[str, Any]:
+        """The input-format fields, for tools that write a new manifest from this one."""
+        return {"input_format": self.input_format, "max_question_tokens": self.max_question_tokens}
 
     def to_json(self) -> dict[str, Any]:
+        question = {"question_aware": True, **self.input_fields()} if self.question_aware else {}
         return {
             "format_version": self.format_version,
             "kind": self.kind,
@@ -104,6 +122,7 @@ class Manifest:
             "special_tokens": self.special_tokens,
             "model_inputs": self.model_inputs,
             "quantization": self.quantization,
+            **question,
             "source_model": self.source_model,
             "license": self.license,
             "extra": self.extra,
@@ -169,6 +188,8 @@ class Manifest:
         if not isinstance(inputs, list) or not all(isinstance(x, str) and x for x in inputs):
             raise ManifestError("manifest field 'model_inputs' must be a list of input names, "
                                 f"got {inputs!r}", field="model_inputs")
+        input_format, max_question_tokens = _input_format(
+            data, _integer(data, "max_seq_len", 8, MAX_SEQ_LEN))
         manifest = cls(
             kind=kind,
             model_file=data["model_file"],
@@ -183,6 +204,8 @@ class Manifest:
             special_tokens=dict(special),
             model_inputs=list(inputs),
             extra=dict(extra),
+            input_format=input_format,
+            max_question_tokens=max_question_tokens,
         )
         _integer(extra, "num_labels", 2, _MAX_LABELS, 2, prefix="extra.")
         _integer(extra, "max_position_embeddings", 8, MAX_SEQ_LEN, 8, prefix="extra.")
@@ -232,6 +255,28 @@ def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...],
         raise ManifestError(f"manifest field '{key}' must be one of {', '.join(allowed)}; "
                             f"got {value!r}", field=key)
     return value
+
+
+def _input_format(data: Mapping[str, Any], max_seq_len: int) -> tuple[str, int]:
+    """The checked input format and question length of a manifest (defaults: single, 0)."""
+    input_format = data.get("input_format", "single")
+    if input_format not in INPUT_FORMATS:
+        raise ManifestError(f"unknown input_format {input_format!r}; expected one of "
+                            f"{INPUT_FORMATS}", field="input_format")
+    question_aware = data.get("question_aware", False)
+    if not isinstance(question_aware, bool) or question_aware != (
+        input_format == "question-pair"
+    ):
+        raise ManifestError("question_aware must be true exactly when input_format is "
+                            f"'question-pair' (got {question_aware!r} with {input_format!r})",
+                            field="question_aware")
+    max_question_tokens = data.get("max_question_tokens", 0)
+    if question_aware and (not isinstance(max_question_tokens, int)
+                           or not 1 <= max_question_tokens <= max_seq_len // 2):
+        raise ManifestError("a question-aware manifest needs max_question_tokens between 1 and "
+                            f"max_seq_len / 2, got {max_question_tokens!r}",
+                            field="max_question_tokens")
+    return input_format, max_question_tokens if question_aware else 0
 
 
 @dataclass(frozen=True)

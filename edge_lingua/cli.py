@@ -55,6 +55,7 @@ def _compress(args: argparse.Namespace) -> int:
         )
         result = compressor.compress(
             text,
+            question=args.question or None,
             rate=args.rate,
             target_token=args.target_token,
             force_tokens=args.force_token,

@@ -26,6 +26,8 @@ from edge_lingua.errors import (
     NoDefaultModelError,
 )
 from edge_lingua.providers import SessionConfig, batch_size_for, create_session
+from edge_lingua.question import Question, encode_question, questions_per_prompt
+from edge_lingua.relevance import context_relevance
 from edge_lingua.result import CompressionResult
 from edge_lingua.sections import SECTIONED, SectionMerger, needs_sections, section_bounds
 from edge_lingua.segmentation import (
@@ -187,28 +189,48 @@ class Compressor:
             batch_size=batch_size or batch_size_for(provider),
         )
 
+    @property
+    def question_aware(self) -> bool:
+        """Whether the bundle reads a question beside the text (``compress(question=...)``)."""
+        return self.bundle.manifest.question_aware
+
     # --- scoring ----------------------------------------------------------------------------
     def score(
-        self, text: str, chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS
+        self,
+        text: str,
+        chunk_end_tokens: Iterable[str] = DEFAULT_CHUNK_END_TOKENS,
+        *,
+        question: str | None = None,
     ) -> ContextScores:
         """Keep probabilities (and raw logits) of every token and word of one context."""
         validate_contexts(text)
+        asked = None if question is None else self._question(question)
         seg = segment(self._tokenizer, text, unk_id=self._unk)
-        return self._score_many([seg], tuple(chunk_end_tokens), keep_logits=True)[0][0]
+        return self._score_many([seg], tuple(chunk_end_tokens), keep_logits=True,
+                                question=asked)[0][0]
+
+    def _question(self, question: str) -> Question:
+        return encode_question(self._tokenizer, self.bundle.manifest, question)
 
     def _score_many(
-        self, segs: list[Segmented], chunk_end_tokens: tuple[str, ...], keep_logits: bool = False
+        self,
+        segs: list[Segmented],
+        chunk_end_tokens: tuple[str, ...],
+        keep_logits: bool = False,
+        question: Question | None = None,
     ) -> tuple[list[ContextScores], list[float]]:
         """Score the contexts of one prompt, window by window; scores and seconds per context.
 
         Only per-token float32 keep probabilities outlive a window (and the logits, when
-        ``keep_logits``: ``score()`` reports them).
+        ``keep_logits``: ``score()`` reports them). A ``question`` is read beside every window,
+        which shrinks to make room for it.
         """
+        room = self._encoder.max_tokens - (0 if question is None else question.window_cost)
         scores, seconds = [], []
         for seg in segs:
             started = time.perf_counter()
-            bounds = window_bounds(seg, self._encoder.max_tokens, chunk_end_tokens)
-            scored = self._encoder.score(seg.token_ids, bounds, keep_logits)
+            bounds = window_bounds(seg, room, chunk_end_tokens)
+            scored = self._encoder.score(seg.token_ids, bounds, keep_logits, question)
             scores.append(self._scores(seg, scored.token_probs, scored.logits, bounds))
             seconds.append(time.perf_counter() - started)
         return scores, seconds
@@ -245,6 +267,7 @@ class Compressor:
         self,
         context: str | Sequence[str],
         *,
+        question: str | None = None,
         rate: float | None = None,
         target_token: int | None = None,
         force_tokens: Iterable[str] = (),
@@ -264,9 +287,15 @@ class Compressor:
         atom categories or regexes kept whatever the budget (default
         :data:`edge_lingua.atoms.DEFAULT_PROTECT`), like structure, on top of the budget.
         ``force_tokens`` (words or phrases) are taken first and count against the budget.
+        ``question`` (question-aware bundles only, see :attr:`question_aware`) is read beside
+        every window and ranks the contexts for ``use_context_level_filter``; it is never part
+        of the output. An empty question, or one given to a bundle that is not question-aware,
+        raises a typed error; a question longer than the bundle reads is cut, with a
+        ``QuestionTruncatedWarning`` and ``question_truncated`` in the result.
         """
         return self.compress_many(
             [context],
+            question=question,
             rate=rate,
             target_token=target_token,
             force_tokens=force_tokens,
@@ -283,6 +312,7 @@ class Compressor:
         self,
         prompts: Sequence[str | Sequence[str]],
         *,
+        question: str | Sequence[str | None] | None = None,
         rate: float | None = None,
         target_token: int | None = None,
         force_tokens: Iterable[str] = (),
@@ -294,12 +324,15 @@ class Compressor:
         protect: str | Iterable[str | re.Pattern[str]] | None = None,
         compress_code_comments: bool = False,
     ) -> list[CompressionResult]:
-        """Compress several prompts; each gives exactly the result ``compress`` gives it."""
+        """Compress several prompts; each gives exactly the result ``compress`` gives it.
+
+        ``question``: one question for every prompt, or a list with one (or None) per prompt.
+        """
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidArgumentError("prompts must be a list of prompts")
         plan = _make_plan(rate, target_token, force_tokens, force_reserve_digit, drop_consecutive,
                           use_context_level_filter, structure, protect, compress_code_comments)
-        return self._compress_prompts(prompts, plan, tuple(chunk_end_tokens))
+        return self._compress_prompts(prompts, plan, tuple(chunk_end_tokens), question)
 
     def compress_json(
         self,
@@ -335,22 +368,38 @@ class Compressor:
                        compressed_tokens=self._count(prompt))
 
     def _compress_prompts(
-        self, prompts: Sequence[str | Sequence[str]], plan: _Plan, chunk_end_tokens: tuple[str, ...]
+        self,
+        prompts: Sequence[str | Sequence[str]],
+        plan: _Plan,
+        chunk_end_tokens: tuple[str, ...],
+        question: str | Sequence[str | None] | None = None,
     ) -> list[CompressionResult]:
         per_prompt = [validate_contexts(p) for p in prompts]
+        asked = [None if q is None else self._question(q)
+                 for q in questions_per_prompt(question, len(prompts))]
         results = []
-        for contexts in per_prompt:  # one prompt at a time: its windows never share a batch
+        for contexts, q in zip(per_prompt, asked, strict=True):
+            # one prompt at a time: its windows never share a batch with another prompt's
             started = time.perf_counter()
             modes = [_resolve_structure(c, plan.structure) for c in contexts]
             if needs_sections(contexts, modes):
-                result = self._compress_sections(contexts[0], plan, chunk_end_tokens)
+                result = self._compress_sections(contexts[0], plan, chunk_end_tokens, q)
             else:
-                result = self._compress_prompt(contexts, modes, plan, chunk_end_tokens)
-            results.append(replace(result, elapsed_s=time.perf_counter() - started))
+                result = self._compress_prompt(contexts, modes, plan, chunk_end_tokens, q)
+            results.append(replace(
+                result, elapsed_s=time.perf_counter() - started,
+                question_tokens=0 if q is None else int(q.token_ids.size),
+                question_truncated=q is not None and q.truncated,
+            ))
         return results
 
     def _compress_prompt(
-        self, contexts: list[str], modes: list[str], plan: _Plan, chunk_end_tokens: tuple[str, ...]
+        self,
+        contexts: list[str],
+        modes: list[str],
+        plan: _Plan,
+        chunk_end_tokens: tuple[str, ...],
+        question: Question | None = None,
     ) -> CompressionResult:
         regions = [
             layout(c, m, compress_code_comments=plan.code_comments, json_config=plan.json_config)
@@ -360,11 +409,15 @@ class Compressor:
             segment(self._tokenizer, c, plan.protection, self._unk, [(r.start, r.end) for r in rs])
             for c, rs in zip(contexts, regions, strict=True)
         ]
-        scores, _ = self._score_many(segs, chunk_end_tokens)
-        return self._select(contexts, segs, scores, regions, modes, plan)
+        scores, _ = self._score_many(segs, chunk_end_tokens, question=question)
+        return self._select(contexts, segs, scores, regions, modes, plan, question is not None)
 
     def _compress_sections(
-        self, text: str, plan: _Plan, chunk_end_tokens: tuple[str, ...]
+        self,
+        text: str,
+        plan: _Plan,
+        chunk_end_tokens: tuple[str, ...],
+        question: Question | None = None,
     ) -> CompressionResult:
         """A long plain-text prompt, section by section (:mod:`edge_lingua.sections`)."""
         started = time.perf_counter()
@@ -375,7 +428,8 @@ class Compressor:
             plan = replace(plan, budget=Budget(rate=rate, target_token=None))
         merger = SectionMerger()
         for lo, hi in bounds:
-            merger.add(self._compress_prompt([text[lo:hi]], [SECTIONED], plan, chunk_end_tokens))
+            merger.add(self._compress_prompt([text[lo:hi]], [SECTIONED], plan, chunk_end_tokens,
+                                             question))
         return merger.result(time.perf_counter() - started)
 
     def _count(self, text: str) -> int:
@@ -396,13 +450,14 @@ class Compressor:
         regions: list[list[Region]],
         structures: list[str],
         plan: _Plan,
+        question_given: bool = False,
     ) -> CompressionResult:
         origin = [self._count(c) for c in contexts]
         origin_tokens = sum(origin)
         budget = plan.budget
         active = np.ones(len(contexts), dtype=bool)
         if plan.use_context_level_filter and len(contexts) > 1:
-            active = self._filter_contexts(scores, origin, budget)
+            active = self._filter_contexts(scores, origin, budget, question_given)
         sizes = [len(s.words) for s in scores]
         words = [w for s in scores for w in s.words]
         probs = np.concatenate([s.word_probs for s in scores]).astype(np.float64)
@@ -508,12 +563,11 @@ class Compressor:
         return keep, allowed
 
     def _filter_contexts(
-        self, scores: list[ContextScores], origin: list[int], budget: Budget
+        self, scores: list[ContextScores], origin: list[int], budget: Budget, question_given: bool
     ) -> np.ndarray:
-        """LLMLingua-2's coarse step: keep the contexts with the highest mean keep probability."""
-        context_probs = np.asarray(
-            [float(s.token_probs.mean()) if s.token_probs.size else 0.0 for s in scores]
-        )
+        """The coarse step: keep the contexts ranked highest by
+        :func:`~edge_lingua.relevance.context_relevance` (with a question: by relevance to it)."""
+        context_probs = context_relevance([s.token_probs for s in scores], question_given)
         if budget.target_token is not None:
             level = min(2 * budget.target_token / max(sum(origin), 1), 1.0)
         else:

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from edge_lingua.bundle import Manifest
 from edge_lingua.errors import InferenceError, ManifestError
+from edge_lingua.question import Question, encoder_rows
 
 LOGITS = "logits"
 FEEDS = ("input_ids", "attention_mask", "token_type_ids")
@@ -65,17 +66,15 @@ class WindowEncoder:
                 field="extra.num_labels",
             )
 
-    def logits(self, windows: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """One onnxruntime call over a batch of windows; logits without the special tokens."""
-        width = max(w.size for w in windows) + 2
-        ids = np.full((len(windows), width), self._pad, dtype=np.int64)
-        mask = np.zeros((len(windows), width), dtype=np.int64)
-        for row, w in enumerate(windows):
-            ids[row, 0] = self._bos
-            ids[row, 1 : w.size + 1] = w
-            ids[row, w.size + 1] = self._eos
-            mask[row, : w.size + 2] = 1
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    def logits(
+        self, windows: Sequence[np.ndarray], question: Question | None = None
+    ) -> list[np.ndarray]:
+        """One onnxruntime call over a batch of windows (each read beside ``question``, if
+        given); logits of the window tokens only."""
+        rows = encoder_rows(windows, [question] * len(windows), self._bos, self._eos, self._pad)
+        width = rows.input_ids.shape[1]
+        feed = {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask,
+                "token_type_ids": rows.token_type_ids}
         feed = {
             name: value.astype(np.int32) if name in self._int32 else value
             for name, value in feed.items()
@@ -87,7 +86,8 @@ class WindowEncoder:
             raise InferenceError(
                 f"onnxruntime failed on a window of {width} tokens: {exc}"
             ) from None
-        return [logits[row, 1 : w.size + 1].astype(np.float32) for row, w in enumerate(windows)]
+        return [logits[row, start : start + w.size].astype(np.float32)
+                for row, (start, w) in enumerate(zip(rows.starts, windows, strict=True))]
 
     def keep_probs(self, logits: np.ndarray) -> np.ndarray:
         """Softmax keep probability per token.
@@ -101,7 +101,11 @@ class WindowEncoder:
         return (exp[:, self._keep_label] / exp.sum(axis=1)).astype(np.float32)
 
     def score(
-        self, token_ids: np.ndarray, windows: Sequence[tuple[int, int]], keep_logits: bool = False
+        self,
+        token_ids: np.ndarray,
+        windows: Sequence[tuple[int, int]],
+        keep_logits: bool = False,
+        question: Question | None = None,
     ) -> WindowScores:
         """Keep probabilities of every token of one context, given its windows.
 
@@ -112,7 +116,7 @@ class WindowEncoder:
         logits: np.ndarray | None = None
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
-            out = self.logits([token_ids[lo:hi] for lo, hi in batch])
+            out = self.logits([token_ids[lo:hi] for lo, hi in batch], question)
             for (lo, hi), window_logits in zip(batch, out, strict=True):
                 probs[lo:hi] = self.keep_probs(window_logits)
                 if keep_logits:

@@ -85,6 +85,14 @@ class RequestTooLargeError(InvalidFieldError):
     """A request is over one of the proxy's size limits (body, messages, characters)."""
 
 
+class EmptyQuestionError(InvalidArgumentError):
+    """A question was passed but it is empty or whitespace only."""
+
+
+class QuestionNotSupportedError(InvalidArgumentError):
+    """A question was passed to a bundle whose manifest does not say it is question-aware."""
+
+
 # --- execution ---------------------------------------------------------------
 class ProviderError(EdgeLinguaError):
     """No usable onnxruntime execution provider could run the model."""

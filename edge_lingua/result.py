@@ -12,6 +12,9 @@ class CompressionResult:
 
     ``kept_mask[i][j]`` says whether word ``j`` of context ``i`` (``words[i][j]``) was kept.
     Token counts use the target-LLM tokenizer (the bundle's unless the caller gave one).
+    With a question, ``question_tokens`` is how many of the question's tokens the classifier
+    read and ``question_truncated`` says it was cut to the bundle's ``max_question_tokens``;
+    the question itself is never part of the output or of the token counts.
     ``ratio`` is origin/compressed tokens (3.0 means 3x smaller); ``rate`` is its inverse.
     ``coverage`` is the share of input tokens the model can read (not unknown to its
     tokenizer); ``structures`` the structure mode used for each context; ``warnings`` what
@@ -30,6 +33,8 @@ class CompressionResult:
     coverage: float = 1.0
     structures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    question_tokens: int = 0
+    question_truncated: bool = False
 
     @property
     def ratio(self) -> float:

@@ -90,6 +90,9 @@ def export_classifier(
         bar.set_postfix_str("writing bundle")
         tokenizer_file = common.save_tokenizer(tokenizer, stage)
         docs = common.copy_docs(source, stage)
+        question = getattr(config, "edge_lingua_max_question_tokens", None)
+        input_fields = ({"input_format": "question-pair", "max_question_tokens": int(question)}
+                        if question else {})
         manifest = write_manifest(
             stage,
             kind="token-classifier",
@@ -106,6 +109,7 @@ def export_classifier(
             },
             model_inputs=inputs,
             quantization="none",
+            **input_fields,
             source_model=common.source_name(src),
             license=common.license_of(source),
             extra={

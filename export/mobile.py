@@ -103,6 +103,7 @@ def export_mobile(
             special_tokens=manifest.special_tokens,
             model_inputs=manifest.model_inputs,
             quantization=manifest.quantization,
+            **manifest.input_fields(),
             source_model=manifest.source_model,
             license=manifest.license,
             extra={

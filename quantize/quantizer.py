@@ -180,6 +180,7 @@ def quantize_bundle(
             "tokenizer_file": manifest.tokenizer_file, "max_seq_len": manifest.max_seq_len,
             "keep_label": manifest.keep_label, "special_tokens": manifest.special_tokens,
             "model_inputs": manifest.model_inputs, "quantization": mode,
+            **manifest.input_fields(),
             "source_model": manifest.source_model, "license": manifest.license,
             "extra": {**manifest.extra, "quantization": settings},
         }

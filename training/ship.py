@@ -34,6 +34,7 @@ def ship(bundle: Path, out: Path, card: Path) -> None:
     fields = source.manifest.to_json()
     for key in ("format_version", "files"):
         fields.pop(key)
+    fields.pop("question_aware", None)  # implied by input_format
     fields.update(license=LICENSE, source_model=SOURCE)
     names = list(source.manifest.files)
     if "README.md" not in names:

@@ -6,6 +6,11 @@ of the texts measures word F1 against the teacher at rate 0.5 (words picked by p
 within a token budget, as the runtime does); every ``--lr`` given is tried and the best one
 by that F1 is saved as fp16 shards (``training.checkpoint``) plus its config.json.
 
+Labels with ``question_ids`` (``training.question_labels``) train the question-aware pair
+input ``[CLS] question [SEP] window [SEP]`` (token types 0 then 1; the question cut to
+``--max-question-tokens``, the window to what is left of 512); the loss counts the window's
+tokens only, and validation also reports the share of gold evidence words kept at rate 0.33.
+
     python -m training.train --labels artifacts/labels.jsonl --base artifacts/minilm_fp16 \
         --out artifacts/trained --lr 5e-5 1e-4 --epochs 6 --seed 0
 """
@@ -36,28 +41,50 @@ LABELS = {0: "drop", 1: "keep"}
 class Item:
     """One labelled text as the encoder sees it."""
 
-    ids: np.ndarray  # [n] with [CLS] ... [SEP]
+    ids: np.ndarray  # [n] with [CLS] ... [SEP] (or [CLS] question [SEP] ... [SEP])
+    token_types: np.ndarray  # [n] 0 up to the question's [SEP], 1 after
+    start: int  # index of the window's first token in ``ids``
     token_targets: np.ndarray  # [n] keep target per token (0 on special tokens)
     token_mask: np.ndarray  # [n] 1 where the loss counts
     token_word: np.ndarray  # [n - 2] word index of each inner token
     word_targets: np.ndarray  # [n_words]
+    evidence: np.ndarray  # [n_words] 1 on gold evidence words (all 0 when none)
 
 
-def load_items(path: Path) -> list[Item]:
-    """Labelled texts, cut to the first ``MAX_LEN - 2`` tokens."""
+def pair_prefix(question_ids: list[int], max_question_tokens: int) -> np.ndarray:
+    """``[CLS] question [SEP]`` with the question cut to ``max_question_tokens`` (the runtime's
+    ``edge_lingua.question`` builds the same)."""
+    return np.asarray([CLS, *question_ids[:max_question_tokens], SEP], dtype=np.int64)
+
+
+def load_items(path: Path, max_question_tokens: int = 64) -> list[Item]:
+    """Labelled texts, cut to what fits in ``MAX_LEN`` tokens beside the question."""
     items = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
-            ids = np.asarray(row["token_ids"][: MAX_LEN - 2], dtype=np.int64)
+            question = row.get("question_ids") or []
+            head = pair_prefix(question, max_question_tokens) if question else np.r_[CLS]
+            ids = np.asarray(row["token_ids"][: MAX_LEN - head.size - 1], dtype=np.int64)
+            if ids.size == 0:
+                continue
             word = np.asarray(row["token_word"][: ids.size], dtype=np.int64)
-            targets = np.asarray(row["targets"], dtype=np.float32)[: int(word.max()) + 1]
+            n_words = int(word.max()) + 1
+            targets = np.asarray(row["targets"], dtype=np.float32)[:n_words]
+            evidence = np.asarray(row.get("evidence") or np.zeros(n_words), np.float32)[:n_words]
+            zeros = np.zeros(head.size)
+            types = np.zeros(head.size + ids.size + 1, dtype=np.int64)
+            if question:
+                types[head.size :] = 1
             items.append(Item(
-                ids=np.r_[CLS, ids, SEP],
-                token_targets=np.r_[0.0, targets[word], 0.0].astype(np.float32),
-                token_mask=np.r_[0.0, np.ones(ids.size), 0.0].astype(np.float32),
+                ids=np.r_[head, ids, SEP],
+                token_types=types,
+                start=int(head.size),
+                token_targets=np.r_[zeros, targets[word], 0.0].astype(np.float32),
+                token_mask=np.r_[zeros, np.ones(ids.size), 0.0].astype(np.float32),
                 token_word=word,
                 word_targets=targets,
+                evidence=evidence,
             ))
     return items
 
@@ -67,6 +94,7 @@ def collate(batch: list[Item], device: torch.device) -> dict[str, torch.Tensor]:
     out = {
         "input_ids": np.full((len(batch), width), PAD, np.int64),
         "attention_mask": np.zeros((len(batch), width), np.int64),
+        "token_type_ids": np.zeros((len(batch), width), np.int64),
         "targets": np.zeros((len(batch), width), np.float32),
         "mask": np.zeros((len(batch), width), np.float32),
     }
@@ -74,6 +102,7 @@ def collate(batch: list[Item], device: torch.device) -> dict[str, torch.Tensor]:
         n = item.ids.size
         out["input_ids"][row, :n] = item.ids
         out["attention_mask"][row, :n] = 1
+        out["token_type_ids"][row, :n] = item.token_types
         out["targets"][row, :n] = item.token_targets
         out["mask"][row, :n] = item.token_mask
     return {k: torch.from_numpy(v).to(device) for k, v in out.items()}
@@ -85,14 +114,33 @@ def soft_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -
     return (per_token * mask).sum() / mask.sum()
 
 
+def _word_probs(item: Item, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_words = item.word_targets.size
+    costs = np.bincount(item.token_word, minlength=n_words).astype(np.float64)
+    return np.bincount(item.token_word, weights=probs, minlength=n_words) / costs, costs
+
+
+def evidence_kept(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
+    """Share of gold evidence words kept at ``rate`` (over the items that have evidence)."""
+    kept = total = 0
+    for item, probs in zip(items, token_probs, strict=True):
+        if not item.evidence.any():
+            continue
+        word_probs, costs = _word_probs(item, probs)
+        none = np.zeros(costs.size, dtype=bool)
+        ours = select(word_probs, costs, none, rate * costs.sum())
+        gold = item.evidence > 0
+        kept += int((ours & gold).sum())
+        total += int(gold.sum())
+    return kept / max(total, 1)
+
+
 def word_f1(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
     """Micro F1 of the words kept from model probabilities vs from teacher targets."""
     tp = fp = fn = 0
     for item, probs in zip(items, token_probs, strict=True):
-        n_words = item.word_targets.size
-        costs = np.bincount(item.token_word, minlength=n_words).astype(np.float64)
-        word_probs = np.bincount(item.token_word, weights=probs, minlength=n_words) / costs
-        none = np.zeros(n_words, dtype=bool)
+        word_probs, costs = _word_probs(item, probs)
+        none = np.zeros(costs.size, dtype=bool)
         budget = rate * costs.sum()
         ours = select(word_probs, costs, none, budget)
         teacher = select(item.word_targets.astype(np.float64), costs, none, budget)
@@ -109,13 +157,15 @@ def evaluate(model: torch.nn.Module, items: list[Item], device: torch.device) ->
     for start in range(0, len(items), 64):
         batch = items[start : start + 64]
         feed = collate(batch, device)
-        logits = model(input_ids=feed["input_ids"], attention_mask=feed["attention_mask"]).logits
+        logits = model(input_ids=feed["input_ids"], attention_mask=feed["attention_mask"],
+                       token_type_ids=feed["token_type_ids"]).logits
         losses.append(float(soft_loss(logits, feed["targets"], feed["mask"])) * len(batch))
         keep = torch.softmax(logits.float(), dim=-1)[..., 1].cpu().numpy()
-        probs += [keep[row, 1 : item.ids.size - 1] for row, item in enumerate(batch)]
+        probs += [keep[row, item.start : item.ids.size - 1] for row, item in enumerate(batch)]
     model.train()
     return {"loss": sum(losses) / len(items), "f1_0.5": word_f1(items, probs, 0.5),
-            "f1_0.33": word_f1(items, probs, 0.33)}
+            "f1_0.33": word_f1(items, probs, 0.33),
+            "evidence_kept_0.33": evidence_kept(items, probs, 0.33)}
 
 
 def build_model(base: Path, device: torch.device) -> BertForTokenClassification:
@@ -155,7 +205,8 @@ def train_one(args: argparse.Namespace, lr: float, train: list[Item], val: list[
             feed = collate(order[start : start + args.batch], device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits = model(input_ids=feed["input_ids"],
-                               attention_mask=feed["attention_mask"]).logits
+                               attention_mask=feed["attention_mask"],
+                               token_type_ids=feed["token_type_ids"]).logits
             loss = soft_loss(logits, feed["targets"], feed["mask"])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -182,13 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--val-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-question-tokens", type=int, default=64)
     args = parser.parse_args(argv)
 
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    items = load_items(args.labels)
+    items = load_items(args.labels, args.max_question_tokens)
+    question_aware = any(item.start > 1 for item in items)
     random.Random(args.seed).shuffle(items)
     n_val = max(1, int(len(items) * args.val_share))
     val, train = items[:n_val], items[n_val:]
@@ -200,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append((metrics["f1_0.5"], lr, metrics, model))
     _, lr, metrics, model = max(results, key=lambda r: r[0])
     save_shards({k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}, args.out)
+    if question_aware:  # read by `edge-lingua export classifier` into the bundle manifest
+        model.config.edge_lingua_max_question_tokens = args.max_question_tokens
     model.config.save_pretrained(args.out)
     summary = {"chosen": metrics, "tried": [r[2] for r in results], "train_texts": len(train),
                "val_texts": len(val), "seconds": round(time.time() - started, 1),

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 CLASSIFIER_METHOD = "llmlingua2"
 _FLAGS: tuple[tuple[str, dict], ...] = (
     ("--instruction", {"default": "", "help": "instruction kept in front, never compressed"}),
-    ("--question", {"default": "", "help": "question kept at the end; longllmlingua ranks by it"}),
+    ("--question", {"default": "", "help": "the question about the text: a question-aware "
+                    "classifier reads it beside every window and never outputs it; perplexity "
+                    "methods keep it at the end and longllmlingua ranks by it"}),
     ("--condition-in-question", {"choices": CONDITIONS, "default": "none"}),
     ("--condition-compare", {"action": "store_true",
                              "help": "contrastive perplexity: score tokens by how much the "
