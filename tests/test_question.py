@@ -223,3 +223,20 @@ def test_meeting_windows_mark_the_relevant_turns() -> None:
     assert query == "what about 50?"
     assert window == turns[30:73]
     assert [t for t, r in zip(window, relevant, strict=True) if r] == turns[50:53]
+
+
+def test_proxy_scope_context_reads_the_last_user_message_as_the_question(
+    asked: Compressor,
+) -> None:
+    from edge_lingua.cascade.prompt import prepare, tokenizer_counter
+
+    count = tokenizer_counter(asked.bundle.tokenizer_path)
+    marked = [{"role": "system", "content": TEXT, "compress": True},
+              {"role": "user", "content": QUESTION}]
+    with_question = prepare(marked, asked, count, rate=0.5, ask_last_user=True)
+    without = prepare(marked, asked, count, rate=0.5)
+    expected = asked.compress([TEXT], question=QUESTION, rate=0.5)
+    assert with_question.compression.kept_mask == expected.kept_mask
+    assert with_question.compression.question_tokens > 0
+    assert without.compression.question_tokens == 0
+    assert with_question.messages[1]["content"] == QUESTION  # the question goes up as written

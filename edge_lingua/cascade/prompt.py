@@ -130,8 +130,12 @@ def prepare(
     target_token: int | None = None,
     force_tokens: Iterable[str] = (),
     redactor: Redactor | None = None,
+    ask_last_user: bool = False,
 ) -> PreparedRequest:
-    """Redact ``messages``, then compress their marked pieces."""
+    """Redact ``messages``, then compress their marked pieces.
+
+    With ``ask_last_user`` and a question-aware compressor, the (redacted) last user message
+    is read as the question the other messages are compressed for; it is never compressed."""
     checked = _checked(messages)
     redactions: dict[str, int] = {}
     if redactor is not None:
@@ -146,8 +150,11 @@ def prepare(
     compressed = iter(())
     if todo:
         assert compressor is not None
+        question = _last_user_text(checked) if ask_last_user else None
+        asked = ({"question": question}
+                 if question and getattr(compressor, "question_aware", False) else {})
         result = compressor.compress(
-            todo, rate=rate, target_token=target_token, force_tokens=tuple(force_tokens)
+            todo, rate=rate, target_token=target_token, force_tokens=tuple(force_tokens), **asked
         )
         if len(result.compressed_contexts) != len(todo):
             raise InvalidArgumentError(
@@ -179,6 +186,18 @@ def prepare(
         compression=result,
         redactions=redactions,
     )
+
+
+def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str | None:
+    """The text of the last user message (its text parts joined), if there is one."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            parts = [p.get("text") for p in content or () if isinstance(p, Mapping)]
+            return "\n".join(t for t in parts if isinstance(t, str)) or None
+    return None
 
 
 def _checked(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -73,7 +73,9 @@ def mark_scope(messages: list[dict[str, Any]], scope: str) -> list[dict[str, Any
 
 def _chat(body: dict[str, Any], compressor: PromptCompressor | None, count: TokenCounter,
           scope: str, **budget: Any) -> PreparedRequest:
-    prepared = prepare(mark_scope(body["messages"], scope), compressor, count, **budget)
+    # with scope "context" the live question stays as written and steers a question-aware model
+    prepared = prepare(mark_scope(body["messages"], scope), compressor, count,
+                       ask_last_user=scope == "context", **budget)
     body["messages"] = prepared.messages
     return prepared
 
