@@ -336,16 +336,21 @@ async def _relay(stream: Any, record: Callable[[int, str | None], None]) -> Asyn
     the stream's end, so a client that has read the whole answer finds it there."""
     usage = UsageScanner()
     finished = False
+    tail = b"\n\n"  # the end of what was relayed: is the last event complete?
     try:
         try:
             async for chunk in iterate_in_threadpool(iter(stream)):
                 usage.feed(chunk)
+                if chunk:
+                    tail = (tail + chunk)[-2:]
                 yield chunk
         except RemoteUnavailableError as exc:
             event = {"error": {"message": str(exc), "type": "upstream_unavailable"}}
             record(usage.completion_tokens, str(exc))
             finished = True
-            yield f"data: {json.dumps(event)}\n\n".encode()
+            # close an event the upstream broke off, so the error event parses on its own
+            opening = b"" if tail == b"\n\n" else (b"\n" if tail.endswith(b"\n") else b"\n\n")
+            yield opening + f"data: {json.dumps(event)}\n\n".encode()
             return
         record(usage.completion_tokens, None)
         finished = True
