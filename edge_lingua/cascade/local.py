@@ -73,6 +73,10 @@ class LocalModel:
         recorder = _GreedyLogprobs()
         started = time.perf_counter()
         with self._lock:
+            # evaluate every prompt from scratch: llama.cpp's log-probs depend on how a prompt
+            # is split into batches, so reusing the previous prompt's cached prefix would make
+            # the confidence (and the route) depend on what was asked before
+            self._llama.reset()
             try:
                 out = self._llama.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=0.0,
