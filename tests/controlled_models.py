@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,26 +81,12 @@ def lookup_classifier(
             onnx.numpy_helper.from_array(np.asarray(1, dtype=np.int64), "one"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    out.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(out / "model.onnx"))
-    tokenizer.save(str(out / "tokenizer.json"))
-    write_manifest(
-        out,
-        kind="token-classifier",
-        model_file="model.onnx",
-        model_format="onnx",
-        tokenizer_file="tokenizer.json",
-        files=["model.onnx", "tokenizer.json"],
-        max_seq_len=max_seq_len,
-        keep_label=1,
+    return _save_bundle(
+        out, graph, tokenizer, kind="token-classifier", max_seq_len=max_seq_len, keep_label=1,
         special_tokens={"bos": vocab["[CLS]"], "eos": vocab["[SEP]"], "pad": vocab["[PAD]"]},
         model_inputs=["input_ids", "attention_mask"],
         source_model="hand-set lookup table (test fixture)",
-        license="Apache-2.0",
     )
-    return out
 
 
 def unigram_causal_lm(out: Path, probs: Mapping[str, float], *, max_seq_len: int = 256) -> Path:
@@ -146,24 +133,26 @@ def unigram_causal_lm(out: Path, probs: Mapping[str, float], *, max_seq_len: int
             onnx.numpy_helper.from_array(np.asarray([1, 1, -1, 1], dtype=np.int64), "kv_shape"),
         ],
     )
+    return _save_bundle(
+        out, graph, tokenizer, kind="causal-lm", max_seq_len=max_seq_len,
+        special_tokens={"bos": 0}, model_inputs=["input_ids", "attention_mask", *cache],
+        source_model="hand-set unigram distribution (test fixture)",
+    )
+
+
+def _save_bundle(out: Path, graph: Any, tokenizer: Any, **manifest: Any) -> Path:
+    """Write ``graph`` (opset 17) and ``tokenizer`` as an ONNX bundle with ``manifest``'s fields."""
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out / "model.onnx"))
     tokenizer.save(str(out / "tokenizer.json"))
-    write_manifest(
-        out,
-        kind="causal-lm",
-        model_file="model.onnx",
-        model_format="onnx",
-        tokenizer_file="tokenizer.json",
-        files=["model.onnx", "tokenizer.json"],
-        max_seq_len=max_seq_len,
-        special_tokens={"bos": 0},
-        model_inputs=["input_ids", "attention_mask", *cache],
-        source_model="hand-set unigram distribution (test fixture)",
-        license="Apache-2.0",
-    )
+    write_manifest(out, model_file="model.onnx", model_format="onnx",
+                   tokenizer_file="tokenizer.json", files=["model.onnx", "tokenizer.json"],
+                   license="Apache-2.0", **manifest)
     return out
 
 
