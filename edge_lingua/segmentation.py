@@ -40,6 +40,7 @@ _CJK_CLASS = (
     "\U00020000-\U0002fa1f"
 )
 _HAN = re.compile("[\u3005\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
+_CJK = re.compile(f"[{_CJK_CLASS}]")
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 # Chinese characters that end a phrase: particles, copulas, prepositions, conjunctions
 _ZH_PHRASE_END = frozenset(
@@ -228,10 +229,6 @@ class Segmented:
     def n_words(self) -> int:
         return self.units.n_units
 
-    def word(self, index: int) -> str:
-        start, end = self.units.spans[index]
-        return self.text[start:end]
-
     def words(self) -> list[str]:
         return self.units.words()
 
@@ -312,7 +309,7 @@ def _last_in(sorted_cuts: np.ndarray, low: int, high: int) -> int | None:
 
 
 def _is_cjk(char: str) -> bool:
-    return bool(re.match(f"[{_CJK_CLASS}]", char))
+    return _CJK.match(char) is not None
 
 
 def _separator(text: str, left_end: int, right_start: int) -> str:
