@@ -30,7 +30,7 @@ def _quantize(args: argparse.Namespace) -> int:
         args.bundle, args.out, args.mode, calibration=calibration, held_out=held_out,
         per_channel=args.per_channel, threshold=args.threshold, rates=args.rates,
         force=args.force, calibrate_method=args.calibrate_method, block_size=args.block_size,
-        keep_fp32=args.keep_fp32, report_to=sys.stdout,
+        keep_fp32=args.keep_fp32, fuse=args.fuse, report_to=sys.stdout,
     )
     print(f"wrote {args.out}: {result.manifest.quantization} "
           f"(fidelity report in {args.out}/fidelity.json)")
@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--keep-fp32", action="append", default=[], metavar="REGEX",
                    help="leave nodes whose name matches REGEX unquantized (repeatable), e.g. "
                         "'layer\\.[0-2]/output/dense/MatMul' for outlier-prone FFN outputs")
+    q.add_argument("--fuse", action="store_true",
+                   help="fuse attention, layer norms and GELU into onnxruntime's transformer "
+                        "operators before quantizing (dynamic-int8, BERT-like encoders; faster "
+                        "on CPU)")
     q.add_argument("--force", action="store_true",
                    help="write the bundle even when agreement is under the threshold")
     q.add_argument("--calibrate-method", choices=CALIBRATE_METHODS,

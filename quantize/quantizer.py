@@ -82,8 +82,12 @@ def _run_tool(mode: str, src: Path, dst: Path, feeds: list[dict], *, per_channel
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     if mode == "dynamic-int8":
+        import onnx
+
+        # the fused operators (com.microsoft domain) defeat shape inference: say their type
         quantize_dynamic(src, dst, per_channel=per_channel, weight_type=QuantType.QInt8,
-                         use_external_data_format=external_data, nodes_to_exclude=keep_fp32)
+                         use_external_data_format=external_data, nodes_to_exclude=keep_fp32,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     elif mode in CALIBRATED:
         activation, weight = (
             (QuantType.QUInt8, QuantType.QInt8) if mode == "static-qdq-int8"
@@ -111,7 +115,7 @@ def quantize_bundle(
     per_channel: bool = False, threshold: float = DEFAULT_THRESHOLD,
     rates: Sequence[float] = DEFAULT_RATES, force: bool = False,
     calibrate_method: str = "minmax", block_size: int = DEFAULT_BLOCK_SIZE,
-    keep_fp32: Sequence[str] = (), report_to: TextIO | None = None,
+    keep_fp32: Sequence[str] = (), fuse: bool = False, report_to: TextIO | None = None,
 ) -> QuantizeResult:
     """Quantize an fp32 token-classifier bundle into a new bundle at ``out``.
 
@@ -119,13 +123,18 @@ def quantize_bundle(
     fifth calibration text, kept out of calibration) they also measure fidelity. A bundle whose
     keep/drop agreement falls under ``threshold`` is not written unless ``force``. The report's
     summary goes to ``report_to`` (if given) before that decision. ``keep_fp32`` holds regular
-    expressions of node names left unquantized (mixed precision for sensitive layers).
+    expressions of node names left unquantized (mixed precision for sensitive layers). ``fuse``
+    first fuses the encoder's attention, layer norms and GELU into onnxruntime's transformer
+    operators (``Attention``, ``SkipLayerNormalization``, ``BiasGelu``), which the quantizer then
+    turns into ``QAttention``: fewer, larger kernels on CPU.
     """
     common.require("onnx")
     if mode not in MODES:
         raise ToolchainError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if calibrate_method not in CALIBRATE_METHODS:
         raise ToolchainError(f"calibration method must be one of {CALIBRATE_METHODS}")
+    if fuse and mode != "dynamic-int8":
+        raise ToolchainError(f"fuse is offered for dynamic-int8, not {mode}")
     if not 0.0 <= threshold <= 1.0:
         raise ToolchainError(f"threshold is a fraction in [0, 1], got {threshold}")
     texts, held = _split(require_texts(calibration, "calibration"), held_out)
@@ -144,6 +153,7 @@ def quantize_bundle(
         work.mkdir()
         prepared = work / "prepared.onnx"
         _prepare(source.model_path, prepared, external)
+        fused = _fuse(prepared, external) if fuse else {}
         fp32_nodes = _matching_nodes(prepared, keep_fp32)
         histogram = calibrate_method != "minmax"  # needs windows of one shape
         feeds = (model_feeds(source, texts, manifest.max_seq_len if histogram else None)
@@ -166,6 +176,7 @@ def quantize_bundle(
         settings: dict[str, Any] = {
             "per_channel": per_channel,
             "keep_fp32": list(keep_fp32),
+            "fused": fused,
             "fp32_nodes": fp32_nodes,
             "calibrate_method": calibrate_method if feeds else None,
             "block_size": block_size if mode == "int4-weight" else None,
@@ -201,6 +212,28 @@ def quantize_bundle(
         result = write_manifest(stage, files=[*model_files, *others, REPORT_NAME], **fields)
         bar.update()
     return QuantizeResult(manifest=result, report=report)
+
+
+def _fuse(model: Path, external: bool) -> dict[str, int]:
+    """Fuse a BERT-like encoder in place with onnxruntime's transformer optimizer.
+
+    Returns how many of each fused operator it made; an encoder it cannot fuse is refused,
+    since ``fuse`` was asked for.
+    """
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    try:
+        with _quiet_logging():
+            # num_heads=0 / hidden_size=0: read from the graph's reshapes
+            optimized = optimize_model(str(model), model_type="bert", num_heads=0,
+                                       hidden_size=0, opt_level=0)
+            optimized.save_model_to_file(str(model), use_external_data_format=external)
+    except Exception as exc:
+        raise ToolchainError(f"onnxruntime could not fuse the encoder: {exc}") from None
+    counts = {name: n for name, n in optimized.get_fused_operator_statistics().items() if n}
+    if not counts.get("Attention"):
+        raise ToolchainError("--fuse found no attention block to fuse in this model")
+    return counts
 
 
 @contextlib.contextmanager

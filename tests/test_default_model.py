@@ -43,6 +43,20 @@ def test_shipped_bundle_is_small_int8_and_says_its_licence() -> None:
     assert "Model Derivative" in bundle.file("LICENSE").read_text(encoding="utf-8")
 
 
+def test_shipped_model_runs_fused_attention_with_three_fp32_projections() -> None:
+    """The shipped graph is the fused one (docs/MODEL_CARD.md): six QAttention blocks, and the
+    FFN outputs of layers 0-2 left in fp32 for the 98% fidelity gate."""
+    import onnx
+
+    bundle = load_bundle(default_bundle_path(), kind="token-classifier")
+    nodes = onnx.load(str(bundle.model_path)).graph.node
+    ops = [n.op_type for n in nodes]
+    assert ops.count("QAttention") == 6 and "Softmax" not in ops
+    assert sorted(n.name for n in nodes if n.op_type == "MatMul") == [
+        f"/bert/encoder/layer.{i}/output/dense/MatMul" for i in range(3)]
+    assert bundle.manifest.extra["quantization"]["fused"]["Attention"] == 6
+
+
 def test_compresses_a_real_gsm8k_prompt(compressor: Compressor, shared_data: Path) -> None:
     question = gsm8k_questions(shared_data, 1)[0]
     result = compressor.compress(question, rate=0.5)

@@ -34,6 +34,42 @@ def _check_bundle(out: Path, mode: str) -> dict:
     return report
 
 
+def test_fuse_makes_fused_attention_and_keeps_agreement(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """--fuse: the encoder runs as onnxruntime's fused transformer operators, still gated."""
+    import onnx
+
+    source = cached_bundle("bert", tmp_path_factory)
+    out = tmp_path / "fused"
+    result = quantize_bundle(source, out, "dynamic-int8", calibration=CALIBRATION,
+                             held_out=HELD_OUT, fuse=True,
+                             keep_fp32=[r"layer\.0/output/dense/MatMul"])
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert {"QAttention", "SkipLayerNormalization"} <= ops
+    assert not ops & {"Softmax", "LayerNormalization", "Transpose"}
+    assert "MatMul" in ops  # the node kept in fp32 survives the fusion under its own name
+    assert result.report.passed and result.report.min_agreement >= 0.98
+    settings = load_bundle(out).manifest.extra["quantization"]
+    assert settings["fused"]["Attention"] == 2 and len(settings["fp32_nodes"]) == 1
+    _check_bundle(out, "dynamic-int8")
+    with pytest.raises(ToolchainError, match="dynamic-int8"):
+        quantize_bundle(source, tmp_path / "static", "static-qdq-int8", calibration=CALIBRATION,
+                        fuse=True)
+
+
+def test_fuse_refuses_a_model_without_attention(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Asked to fuse and finding nothing to fuse is an error, not a silent plain quantization."""
+    from tests.controlled_models import lookup_classifier
+
+    source = lookup_classifier(tmp_path / "lookup", {})
+    with pytest.raises(ToolchainError, match="no attention"):
+        quantize_bundle(source, tmp_path / "out", "dynamic-int8", calibration=CALIBRATION,
+                        fuse=True)
+
+
 @pytest.mark.parametrize("mode", INT8_MODES)
 def test_int8_modes_keep_agreement(
     mode: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
@@ -193,3 +229,34 @@ def test_cli_quantize(
     assert main(["quantize", str(source), str(tmp_path / "q2"), "--mode", "dynamic-int8",
                  "--calibration", str(tmp_path / "empty.txt")]) == 2
     assert "calibration" in capsys.readouterr().err
+
+
+def test_rebuilt_fp32_graph_requantizes_to_the_same_int8_weights(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """training.rebuild_fp32 (how the default was re-quantized without its fp32 checkpoint):
+    dequantized weights in the fp32 graph give back every int8 tensor when quantized again."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from training.rebuild_fp32 import rebuild
+
+    source = cached_bundle("bert", tmp_path_factory)
+    quantize_bundle(source, tmp_path / "int8", "dynamic-int8", calibration=CALIBRATION,
+                    held_out=HELD_OUT, per_channel=True, threshold=0.0)
+    rebuild(tmp_path / "int8", source, tmp_path / "fp32")
+    rebuilt = load_bundle(tmp_path / "fp32", kind="token-classifier")
+    assert rebuilt.manifest.quantization == "none"
+    quantize_bundle(tmp_path / "fp32", tmp_path / "again", "dynamic-int8",
+                    calibration=CALIBRATION, held_out=HELD_OUT, per_channel=True, threshold=0.0)
+
+    def weights(bundle: Path) -> dict[str, np.ndarray]:
+        graph = onnx.load(str(bundle / "model.onnx")).graph
+        return {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+
+    first, second = weights(tmp_path / "int8"), weights(tmp_path / "again")
+    assert first.keys() == second.keys()
+    assert any(name.endswith("_quantized") for name in first)
+    for name, value in first.items():
+        np.testing.assert_array_equal(second[name], value, err_msg=name)
