@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import machine, write_json
+from edge_lingua.sections import SECTION_CHARS
 from training.corpus import gsm8k
 
 _CHILD = (
@@ -55,7 +57,8 @@ def measure(mib: float, bundle: str | None, threads: int | None,
         raise RuntimeError(f"compress failed on {mib} MiB: {done.stderr[-800:]}")
     _, seconds, peak, _ = line.split()
     return {"mib": mib, "seconds": round(float(seconds), 2), "wall_s": round(wall, 2),
-            "peak_rss_mb": round(float(peak), 1), "output_bytes": len(done.stdout.encode())}
+            "peak_rss_mb": round(float(peak), 1), "output_bytes": len(done.stdout.encode()),
+            "load_average_after": round(os.getloadavg()[0], 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure(mib, args.bundle, args.threads, source))
         print(json.dumps(rows[-1]), flush=True)
     if args.out:
-        write_json(args.out, {"machine": machine(), "runs": rows})
+        write_json(args.out, {"section": "memory", "machine": machine(), "runs": rows,
+                              "bundle": args.bundle or "edge_lingua/models/default",
+                              "section_chars": SECTION_CHARS})
     return 0
 
 

@@ -127,11 +127,38 @@ def _trim(text: str, start: int, end: int) -> int:
     return end
 
 
+# A whitespace-delimited chunk that no pattern can match any part of: one ASCII word with at
+# most its first letter capital (no digit, separator, camelCase or hex-with-digit), wrapped in
+# at most a quote or bracket and followed by at most one sentence mark. Only datetimes span
+# whitespace, and they start with a digit, so a match never starts or ends in such a chunk.
+_PLAIN = r"[\"'(\[‘“]?[A-Za-z][a-z]*[)\]\"'’”]?[.,;:!?]?[)\]\"'’”]?"
+_NOT_PLAIN_RUN = re.compile(rf"(?<!\S)(?!{_PLAIN}(?!\S))\S+")
+
+
 def find_atoms(text: str, extra: Sequence[re.Pattern[str]] = ()) -> list[Atom]:
     """Non-overlapping atoms of ``text`` in order; ``extra`` patterns (category ``custom``) win.
 
     No atom contains a line break.
     """
+    return scan_atoms(text, _candidate_spans(text), extra)
+
+
+def _candidate_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of consecutive chunks that are not plain words (only whitespace between them)."""
+    spans: list[tuple[int, int]] = []
+    for match in _NOT_PLAIN_RUN.finditer(text):
+        start, end = match.span()
+        if spans and text[spans[-1][1]:start].isspace():
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def scan_atoms(text: str, spans: Sequence[tuple[int, int]],
+               extra: Sequence[re.Pattern[str]] = ()) -> list[Atom]:
+    """:func:`find_atoms` with the built-in patterns tried only inside ``spans`` (sorted,
+    separated by whitespace); ``[(0, len(text))]`` scans everything."""
     atoms: list[Atom] = []
     taken: list[tuple[int, int]] = []
     for pattern in extra:
@@ -142,15 +169,17 @@ def find_atoms(text: str, extra: Sequence[re.Pattern[str]] = ()) -> list[Atom]:
                 taken.append((start, end))
     taken.sort()
     position = 0
-    for match in _ATOM.finditer(text):
-        start, end = match.span()
-        category = match.lastgroup or "identifier"
-        if category in ("url", "path", "email", "identifier", "version", "mention", "hashtag"):
-            end = _trim(text, start, end)
-        if start < position or _overlaps(taken, start, end):
-            continue
-        atoms.append(Atom(start, end, category))
-        position = end
+    for low, high in spans:
+        for match in _ATOM.finditer(text, low, high):
+            start, end = match.span()
+            category = match.lastgroup or "identifier"
+            if category in ("url", "path", "email", "identifier", "version", "mention",
+                            "hashtag"):
+                end = _trim(text, start, end)
+            if start < position or _overlaps(taken, start, end):
+                continue
+            atoms.append(Atom(start, end, category))
+            position = end
     atoms.sort(key=lambda a: a.start)
     return atoms
 

@@ -452,7 +452,9 @@ class Compressor:
         plan: _Plan,
         question_given: bool = False,
     ) -> CompressionResult:
-        origin = [self._count(c) for c in contexts]
+        # without a target tokenizer the segmentation's own encoding is the count
+        origin = ([self._count(c) for c in contexts] if self._target_tokenizer is not None
+                  else [int(s.token_ids.size) for s in scores])
         origin_tokens = sum(origin)
         budget = plan.budget
         active = np.ones(len(contexts), dtype=bool)

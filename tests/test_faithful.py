@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_lingua.atoms import DEFAULT_PROTECT, find_atoms, make_protection
+from edge_lingua.atoms import DEFAULT_PROTECT, find_atoms, make_protection, scan_atoms
 from edge_lingua.compressor import Compressor, LowCoverageWarning
 from edge_lingua.errors import InvalidArgumentError
 from edge_lingua.segmentation import join_units, split_units
@@ -119,6 +119,35 @@ def test_atoms_of_the_issue_are_found_whole() -> None:
         "camelCase": "identifier", "os.path.join": "identifier", "MAX_SIZE": "identifier",
         "@alice": "mention", "#release": "hashtag",
     }
+
+
+# characters that start, join or end atoms, plus plain letters, capitals and whitespace
+ATOM_ALPHABET = "aAbBcCeEfFxXzZ0123456789 \n\t.,;:!?/\\@#_-+~%$€()[]\"'’:T"
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(
+    st.text(ATOM_ALPHABET, max_size=60),
+    st.lists(st.one_of(ATOMS, PROSE.map(" ".join), st.text(ATOM_ALPHABET, max_size=12)),
+             max_size=8)
+    .map(" ".join),
+))
+def test_atoms_skip_plain_words_without_missing_any(text: str) -> None:
+    """find_atoms tries the patterns only around chunks that are not plain words: it finds
+    exactly what a scan of the whole text finds."""
+    assert find_atoms(text) == scan_atoms(text, [(0, len(text))])
+
+
+def test_atoms_skip_plain_words_on_real_code_and_prose() -> None:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = [p.read_text(encoding="utf-8", errors="replace")
+             for p in sorted(stdlib.glob("[a-h]*.py"))[:60]]
+    texts.append(json.dumps({"url": "https://x.io/a?b=1", "id": "123e4567-e89b-12d3-a456-4266141"
+                             "74000", "at": "2024-03-05 10:22", "ip": "10.0.0.1", "n": [1.5, -2]}))
+    texts.append(" ".join(["The 2024-03-05 10:22 run", "(see www.example.com)", "Hello.",
+                           "cafe::1 and fe80::1", "NASA's e.g. i.e. U.S. mr.Smith"]))
+    for text in texts:
+        assert find_atoms(text) == scan_atoms(text, [(0, len(text))])
 
 
 def test_protect_takes_categories_and_regexes() -> None:
