@@ -33,12 +33,14 @@ from benchmarks.texts import speed_prompt
 
 KERNEL_GROUPS = {
     "quantized MatMul": ("DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger",
-                         "QAttention", "QOrderedMatMul"),
-    "fp32 attention (MatMul, Softmax, Transpose)": ("MatMul", "FusedMatMul", "Softmax",
-                                                    "Transpose", "Attention",
+                         "QOrderedMatMul"),
+    "fused attention (QAttention: INT8 QKV projection, fp32 attention)": ("QAttention",),
+    "fp32 attention (MatMul, Softmax, Transpose)": ("Softmax", "Transpose", "Attention",
                                                     "MultiHeadAttention"),
+    "fp32 MatMul (unfused attention; FFN outputs kept fp32)": ("MatMul", "FusedMatMul"),
     "LayerNorm and GELU": ("SkipLayerNormalization", "LayerNormalization",
-                           "EmbedLayerNormalization", "Gelu", "BiasGelu", "FastGelu"),
+                           "EmbedLayerNormalization", "QEmbedLayerNormalization", "Gelu",
+                           "BiasGelu", "FastGelu"),
     "DynamicQuantizeLinear": ("DynamicQuantizeLinear",),
 }
 # cProfile: which functions' cumulative time makes each part (first match wins)
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0.33)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = {"machine": machine(),
+    result = {"section": "profile", "machine": machine(),
               "kernels": kernel_breakdown(args.bundle, args.threads, args.runs),
               "call": call_breakdown(args.bundle, args.threads, args.tokens, args.rate)}
     print(table(result))

@@ -2,7 +2,8 @@
 
 1. The model's weight matrix products are read from the INT8 bundle's ONNX graph
    (``MatMulInteger`` / ``DynamicQuantizeMatMul`` / ``MatMulIntegerToFloat`` nodes with an
-   int8 weight initializer): useful INT8 MACs per token = sum of K x N over them.
+   int8 weight initializer, and the fused Q/K/V projection of ``QAttention``, whose weight is
+   its second input): useful INT8 MACs per token = sum of K x N over them.
 2. The ceiling: a one-node ONNX graph ``MatMulInteger(uint8 [M, K], int8 [K, N])`` for each of
    those shapes, M = one full encoder window, timed with onnxruntime on the same number of
    threads. Ceiling MAC/s = the model's MACs per window / the summed best times of its products.
@@ -28,7 +29,7 @@ import numpy as np
 from benchmarks.common import write_json
 from edge_lingua.bench import time_calls
 
-INT8_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
+INT8_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention")
 
 
 def weight_matmuls(model_path: Path) -> Counter[tuple[int, int]]:
