@@ -120,8 +120,13 @@ class ProxyServer:
             self._socket.close()
             raise
         self.address: tuple[str, int] = self._socket.getsockname()[:2]
+        app = create_app(config, extra_routes)  # built here, so a bad config fails here
+        # Said outright rather than guessed: uvicorn calls an app with no arguments to see
+        # whether it is a factory, and reads ASGI 2 or 3 from its __call__; wrappers such as
+        # mutmut's trampolines fool both guesses.
         self._server = uvicorn.Server(_Config(
-            create_app(config, extra_routes), http=_Protocol, loop="asyncio", lifespan="on",
+            lambda: app, factory=True, interface="asgi3", http=_Protocol, loop="asyncio",
+            lifespan="on",
             log_config=None, access_log=False, server_header=False,
             limit_concurrency=limits.max_connections, timeout_keep_alive=limits.keep_alive_s,
             h11_max_incomplete_event_size=limits.max_header_bytes,
