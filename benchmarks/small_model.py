@@ -20,6 +20,7 @@ the XQuAD evaluation articles.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -105,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="XQuAD questions per language (default: all)")
     parser.add_argument("--reader-problems", type=int, default=0)
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--prompts", type=Path,
+                        help="speed prompts as JSON {tokens: text} (default: built from the data)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    encoding = cl100k()
     load = lambda path: Compressor.load(path, providers=["cpu"], threads=args.threads)  # noqa: E731
     compressors = {"default": load(args.default)}
     for spec in args.candidate:
@@ -120,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
                                   for s in args.candidate}}}
     if "speed" in args.sections:
         print("small_model: speed", file=sys.stderr, flush=True)
-        result["speed"] = speed(compressors, {n: speed_prompt(n, encoding)
-                                              for n in (2048, 8192)}, args.rounds)
+        prompts = ({int(k): v for k, v in json.loads(args.prompts.read_text("utf-8")).items()}
+                   if args.prompts else {n: speed_prompt(n, cl100k()) for n in (2048, 8192)})
+        result["speed"] = speed(compressors, prompts, args.rounds)
     if "agreement" in args.sections:
         print("small_model: agreement", file=sys.stderr, flush=True)
         others = {k: v for k, v in compressors.items() if k != "default"}
         result["agreement_with_default"] = agreement(compressors["default"], others,
-                                                     eval_texts(encoding))
+                                                     eval_texts(cl100k()))
     if "retention" in args.sections:
         from benchmarks.question_aware import answer_retention
         from training.qa_corpus import XQUAD_LANGUAGES
