@@ -94,6 +94,15 @@ def speed(compressors: dict[str, Any], prompts: dict[int, str], rounds: int) -> 
     return out
 
 
+def retention_means(retention: dict[str, Any]) -> dict[str, Any]:
+    """Per bundle and rate, the share of answers retained averaged over the languages."""
+    names = {name for per in retention.values() for name in per}
+    return {name: {rate: statistics.fmean(per[name][rate]["retained"]
+                                          for per in retention.values())
+                   for rate in next(iter(retention.values()))[name]}
+            for name in sorted(names)}
+
+
 def main(argv: list[str] | None = None) -> int:
     from edge_lingua.compressor import Compressor, default_bundle_path
 
@@ -139,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         result["answer_retention"] = answer_retention(methods, XQUAD_LANGUAGES, RATES,
                                                       args.retention_limit, slow_limit=0,
                                                       slow=())
+        result["answer_retention_mean"] = retention_means(result["answer_retention"])
     if "reader" in args.sections and args.reader_problems:
         from benchmarks.quality import gsm8k_section
         from benchmarks.reader import Reader
