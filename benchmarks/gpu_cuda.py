@@ -1,13 +1,14 @@
-"""CUDA execution provider throughput of a token-classifier bundle, with batched windows.
+"""GPU execution-provider throughput of token-classifier bundles, with batched windows.
 
-Standalone (numpy + onnxruntime-gpu; no edge-lingua import, no tokenizer) so it runs on a
-bare GPU machine::
+Needs numpy and onnxruntime-gpu only (no tokenizer), so it runs on a bare GPU machine::
 
-    python benchmarks/gpu_cuda.py BUNDLE_OR_MODEL.onnx --out gpu.json
+    python -m benchmarks.gpu_cuda int8=BUNDLE fp16=BUNDLE --provider cuda tensorrt --out gpu.json
 
 Full encoder windows (``--window`` tokens of random ids) go through one InferenceSession per
-batch size, as ``Compressor`` sends them on a GPU (16 windows a call by default); p50 of
-``--repeats`` calls after warm-up. Throughput is encoder tokens per second.
+model and provider, at each batch size, as ``Compressor`` sends them on a GPU (16 windows a
+call by default); p50 of ``--repeats`` calls after warm-up. Throughput is encoder tokens per
+second. A provider that does not start (TensorRT without its libraries, say) is recorded with
+the providers the session fell back to, and not timed.
 
 On the lent H100 it ran with onnxruntime-gpu 1.31.1 carried in pieces and
 ``onnxruntime.preload_dlls()`` called first (see docs/BENCHMARKS.md for how and the figures).
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 BATCHES = (1, 4, 16, 64)
+PROVIDERS = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 
 def model_path(path: Path) -> Path:
@@ -35,18 +37,35 @@ def model_path(path: Path) -> Path:
     return path
 
 
-def measure(model: Path, batches: tuple[int, ...], window: int, repeats: int) -> dict:
+def gpu_name() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        return "unknown GPU"
+
+
+def measure(model: Path, batches: tuple[int, ...], window: int, repeats: int,
+            provider: str = "cuda") -> dict:
+    """p50 latency and tokens/s of ``model`` on ``provider`` at each batch size."""
     import onnxruntime as ort
 
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return {"error": f"onnxruntime {ort.__version__} here has no CUDAExecutionProvider "
+    wanted = PROVIDERS[provider]
+    if wanted not in ort.get_available_providers():
+        return {"error": f"onnxruntime {ort.__version__} here has no {wanted} "
                          f"({', '.join(ort.get_available_providers())})"}
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(model), options,
-                                   providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
-    if session.get_providers()[0] != "CUDAExecutionProvider":
-        return {"error": f"the CUDA provider did not start: {session.get_providers()}"}
+    chain = [wanted, "CUDAExecutionProvider", "CPUExecutionProvider"]
+    try:
+        session = ort.InferenceSession(str(model), options,
+                                       providers=list(dict.fromkeys(chain)))
+    except Exception as exc:
+        return {"error": f"{wanted} failed to create a session: {str(exc)[:500]}"}
+    if session.get_providers()[0] != wanted:
+        return {"error": f"{wanted} did not start; the session runs on {session.get_providers()}"}
     inputs = {i.name: i.type for i in session.get_inputs()}
     rng = np.random.default_rng(0)
     rows = []
@@ -66,30 +85,40 @@ def measure(model: Path, batches: tuple[int, ...], window: int, repeats: int) ->
         p50 = statistics.median(times)
         rows.append({"batch": batch, "window": window, "p50_ms": 1000 * p50,
                      "tokens_per_s": batch * window / p50})
-    import subprocess
+    return {"provider": wanted, "model": str(model), "batches": rows}
 
-    try:
-        device = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=30).stdout.strip()
-    except OSError:
-        device = "unknown GPU"
-    return {"section": "gpu", "device": device, "onnxruntime": ort.__version__,
-            "model": str(model), "batches": rows}
+
+def _named(spec: str) -> tuple[str, Path]:
+    name, sep, path = spec.partition("=")
+    return (name, Path(path)) if sep else (Path(spec).name, Path(spec))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", type=Path, help="bundle folder or .onnx file")
+    parser.add_argument("models", nargs="+", help="NAME=bundle folder or .onnx file")
+    parser.add_argument("--provider", nargs="+", choices=sorted(PROVIDERS), default=["cuda"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--batches", nargs="+", type=int, default=list(BATCHES))
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
-    result = measure(model_path(args.model), tuple(args.batches), args.window, args.repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=1))
-    return 1 if "error" in result else 0
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):  # CUDA / cuDNN from the pip packages PyTorch installed
+        ort.preload_dlls()
+    runs = {}
+    for provider in args.provider:
+        for spec in args.models:
+            name, path = _named(spec)
+            runs[f"{name}/{provider}"] = measure(model_path(path), tuple(args.batches),
+                                                 args.window, args.repeats, provider)
+            print(name, provider, json.dumps(runs[f"{name}/{provider}"]), flush=True)
+    result = {"section": "gpu", "device": gpu_name(), "onnxruntime": ort.__version__,
+              "runs": runs}
+    from benchmarks.common import write_json
+
+    write_json(args.out, result)
+    return 1 if all("error" in r for r in runs.values()) else 0
 
 
 if __name__ == "__main__":

@@ -109,9 +109,17 @@ def quality_md(q: dict[str, Any]) -> str:
 def gpu_md(g: dict[str, Any]) -> str:
     if "error" in g:
         return f"### GPU (CUDA execution provider)\n\nNot measured: {g['error']}"
-    rows = [[b["batch"], b["window"], b["p50_ms"], b["tokens_per_s"]] for b in g["batches"]]
-    return (f"### GPU (CUDA execution provider): {g['device']}\n\n"
-            + _table(["batch (windows)", "window tokens", "p50 ms", "tokens/s"], rows))
+    runs = g.get("runs", {"": g})  # one model (older files) or model/provider -> run
+    title = "GPU execution providers" if "runs" in g else "GPU (CUDA execution provider)"
+    parts = [f"### {title}: {g['device']}"]
+    for name, run in runs.items():
+        if "error" in run:
+            parts.append(f"{name}: not measured: {run['error']}")
+            continue
+        rows = [[b["batch"], b["window"], b["p50_ms"], b["tokens_per_s"]] for b in run["batches"]]
+        parts.append((f"{name}\n\n" if name else "")
+                     + _table(["batch (windows)", "window tokens", "p50 ms", "tokens/s"], rows))
+    return "\n\n".join(parts)
 
 
 SECTIONS = {"speed": speed_md, "ceiling": ceiling_md, "fidelity": fidelity_md,

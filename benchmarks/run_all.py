@@ -6,8 +6,8 @@
 
 Results: ``OUT/{speed,ceiling,fidelity,quality}.json``, ``OUT/latency_vs_length.png``,
 ``OUT/quality_vs_rate.png``, ``OUT/report.md`` (the tables; ``--docs docs/BENCHMARKS.md`` also
-writes them into the docs). The GPU section runs on a GPU machine (``benchmarks/gpu_cuda.py``);
-a ``gpu.json`` it left in OUT is reported too.
+writes them into the docs). The GPU section runs on a GPU machine
+(``python -m benchmarks.gpu_cuda``); a ``gpu.json`` it left in OUT is reported too.
 """
 
 from __future__ import annotations
