@@ -76,9 +76,18 @@ class LowCoverageWarning(UserWarning):
     """Much of the text is unknown to the bundle's tokenizer, so its scores mean little."""
 
 
+# models shipped inside the package, loadable by name: Compressor.load("small")
+SHIPPED_MODELS = ("default", "small")
+
+
+def shipped_bundle_path(name: str = "default") -> Path:
+    """Where the shipped model ``name`` (one of :data:`SHIPPED_MODELS`) lives."""
+    return Path(str(resources.files("edge_lingua") / "models" / name))
+
+
 def default_bundle_path() -> Path:
-    """Where the model shipped inside the package lives."""
-    return Path(str(resources.files("edge_lingua") / "models" / "default"))
+    """Where the default model shipped inside the package lives."""
+    return shipped_bundle_path("default")
 
 
 @dataclass(frozen=True)
@@ -167,12 +176,16 @@ class Compressor:
         batch_size: int | None = None,
         verify: bool = True,
     ) -> Compressor:
-        """Open a token-classifier bundle (default: the shipped model)."""
+        """Open a token-classifier bundle: a folder, or the name of a shipped model
+        (``"default"``, the default; ``"small"``, the 3-layer student). A folder of that name
+        in the working directory wins over the shipped model."""
         if bundle is None:
-            bundle = default_bundle_path()
-            if not (Path(bundle) / "manifest.json").is_file():
+            bundle = "default"
+        if isinstance(bundle, str) and bundle in SHIPPED_MODELS and not Path(bundle).exists():
+            bundle = shipped_bundle_path(bundle)
+            if not (bundle / "manifest.json").is_file():
                 raise NoDefaultModelError(
-                    "no default model is installed with this package; pass a bundle path"
+                    f"no {bundle.name} model is installed with this package; pass a bundle path"
                 )
         loaded = load_bundle(bundle, kind="token-classifier", verify=verify)
         config = SessionConfig(providers=providers, threads=threads,

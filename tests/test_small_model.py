@@ -47,6 +47,27 @@ def test_small_bundle_is_a_valid_three_layer_int8_bundle_that_says_its_licence()
     assert fidelity["passed"] is True
 
 
+def test_shipped_models_load_by_name_and_a_local_folder_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    assert Compressor.load("small", providers=["cpu"]).bundle.path == SMALL
+    assert Compressor.load("default", providers=["cpu"]).bundle.path == default_bundle_path()
+    assert Compressor.load(providers=["cpu"]).bundle.path == default_bundle_path()
+    shutil.copytree(SMALL, tmp_path / "default")
+    monkeypatch.chdir(tmp_path)
+    assert Compressor.load("default", providers=["cpu"]).bundle.path == Path("default")
+
+
+def test_small_model_runs_fused_attention() -> None:
+    """Quantized like the default (docs/MODEL_CARD.md): fused, no fp32 MatMul left."""
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(SMALL / "model.onnx")).graph.node]
+    assert ops.count("QAttention") == 3 and "MatMul" not in ops and "Softmax" not in ops
+
+
 def test_small_model_compresses_faithfully(small: Compressor, shared_data: Path) -> None:
     text = _gsm8k(shared_data, 1)[0]
     result = small.compress(text, rate=0.33)
