@@ -30,9 +30,27 @@ def _minilm_config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def teacher(tmp_path_factory: pytest.TempPathFactory):
-    return distill.build_teacher(default_bundle_path(),
+def unfused_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped (fused) default's fp32 graph, rebuilt as training/README.md step 3b does."""
+    from edge_lingua_export.classifier import export_classifier
+    from tests.toolchain_models import build_minilm_classifier, minilm_dir
+    from training.rebuild_fp32 import rebuild
+
+    root = tmp_path_factory.mktemp("unfused")
+    export_classifier(build_minilm_classifier(root / "hf", minilm_dir()), root / "template")
+    rebuild(default_bundle_path(), root / "template", root / "fp32")
+    return root / "fp32"
+
+
+@pytest.fixture(scope="module")
+def teacher(unfused_default: Path, tmp_path_factory: pytest.TempPathFactory):
+    return distill.build_teacher(unfused_default,
                                  _minilm_config(tmp_path_factory.mktemp("minilm")))
+
+
+def test_a_fused_bundle_is_refused_with_the_way_out() -> None:
+    with pytest.raises(ValueError, match="rebuild_fp32"):
+        distill.teacher_weights(default_bundle_path() / "model.onnx")
 
 
 def _window(shared_data: Path) -> np.ndarray:
@@ -58,13 +76,13 @@ def test_rebuilt_teacher_scores_like_the_shipped_int8_model(teacher, shared_data
         torch_logits = teacher(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits[0]
     onnx_keep = np.exp(onnx_logits[:, 1]) / np.exp(onnx_logits).sum(-1)
     torch_keep = torch.softmax(torch_logits, -1)[:, 1].numpy()
-    # the INT8 graph also quantizes activations at run time: close, not equal
+    # the shipped INT8 graph also quantizes activations at run time: close, not equal
     assert np.abs(onnx_keep - torch_keep).mean() < 0.03
     assert ((onnx_keep > 0.5) == (torch_keep > 0.5)).mean() > 0.95
 
 
-def test_every_weight_of_the_bundle_is_rebuilt() -> None:
-    weights = distill.teacher_weights(default_bundle_path() / "model.onnx")
+def test_every_weight_of_the_bundle_is_rebuilt(unfused_default: Path) -> None:
+    weights = distill.teacher_weights(unfused_default / "model.onnx")
     for layer in range(6):
         for name in ("attention.self.query", "attention.self.key", "attention.self.value",
                      "attention.output.dense", "intermediate.dense", "output.dense"):

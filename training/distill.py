@@ -1,6 +1,7 @@
 """A smaller student (3 or 4 encoder layers) distilled from the shipped default bundle.
 
-The teacher is the shipped INT8 bundle itself, turned back into an fp32 PyTorch model by
+The teacher is the shipped INT8 bundle itself (unfused; for the fused default, its graph rebuilt
+by ``training.rebuild_fp32``), turned back into an fp32 PyTorch model by
 dequantizing its ONNX initializers (``int8 x per-channel scale``; the MatMuls the quantizer
 kept fp32 are read as they are). The student starts from a subset of the teacher's layers and
 shares its (frozen) embeddings; it learns the teacher's keep probability on every token of
@@ -46,7 +47,8 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int) -
 
 
 def teacher_weights(onnx_path: Path) -> dict[str, np.ndarray]:
-    """The fp32 ``BertForTokenClassification`` state dict of a (dynamic INT8 or fp32) export.
+    """The fp32 ``BertForTokenClassification`` state dict of an unfused (dynamic INT8 or fp32)
+    export.
 
     Linear weights are read from each MatMul's second input (quantized ones dequantized per
     output channel) and transposed to PyTorch's ``[out, in]``; biases and LayerNorms keep the
@@ -56,6 +58,9 @@ def teacher_weights(onnx_path: Path) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
 
     model = onnx.load(str(onnx_path))
+    if any(node.op_type == "QAttention" for node in model.graph.node):
+        raise ValueError(f"{onnx_path} is fused (QAttention): rebuild its unfused fp32 graph "
+                         "first with training.rebuild_fp32 (training/README.md, step 3b)")
     init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     state: dict[str, np.ndarray] = {}
     for name, value in init.items():
@@ -87,7 +92,8 @@ def teacher_weights(onnx_path: Path) -> dict[str, np.ndarray]:
 
 
 def build_teacher(bundle: Path, config: Path):
-    """The shipped bundle as an fp32 ``BertForTokenClassification`` (eval mode)."""
+    """An unfused bundle (the default's rebuilt fp32 graph, or an unfused INT8 bundle) as an
+    fp32 ``BertForTokenClassification`` (eval mode)."""
     import torch
     from transformers import BertConfig, BertForTokenClassification
 

@@ -5,8 +5,10 @@ it (for example with fused attention) its fp32 graph is rebuilt: an fp32 ONNX ex
 architecture (``TEMPLATE``, e.g. ``edge-lingua export classifier`` of the MiniLM backbone with
 any head) gives the graph, and every initializer takes the INT8 bundle's value: fp32 tensors
 as they are, quantized ones dequantized (``(q - zero_point) * scale``, per output channel for
-MatMul weights, per tensor for embeddings). Re-quantizing the result per channel gives back the
-same int8 weights, because each channel's largest value still maps to +-127.
+MatMul weights, per tensor for embeddings), and a fused graph's Q/K/V projection (one
+``QAttention`` weight per layer) split back into query, key and value. Re-quantizing an unfused
+bundle's result per channel gives back the same int8 weights, because each channel's largest
+value still maps to +-127.
 
     python -m training.rebuild_fp32 edge_lingua/models/default TEMPLATE_FP32_BUNDLE OUT
 """
@@ -14,6 +16,7 @@ same int8 weights, because each channel's largest value still maps to +-127.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 from pathlib import Path
 
@@ -39,6 +42,34 @@ def dequantized_initializers(int8_model: onnx.ModelProto) -> dict[str, np.ndarra
     return values
 
 
+_FUSED_QKV = re.compile(r"Attention_(\d+)_qkv_(weight|bias)")
+_SELF_ATTENTION = re.compile(r"/bert/encoder/layer\.(\d+)/attention/self/(query|key|value)/MatMul")
+
+
+def unfuse_attention(values: dict[str, np.ndarray], template: onnx.ModelProto) -> None:
+    """Split a fused graph's ``Attention_<layer>_qkv_{weight,bias}`` ([hidden, 3 hidden]: query,
+    key, value side by side) back into the template's per-projection tensors, in place."""
+    fused: dict[tuple[int, str], np.ndarray] = {}
+    for name in [n for n in values if _FUSED_QKV.fullmatch(n)]:
+        match = _FUSED_QKV.fullmatch(name)
+        assert match is not None
+        fused[int(match.group(1)), match.group(2)] = values.pop(name)
+    if not fused:
+        return
+    weights: dict[tuple[int, str], np.ndarray] = {}
+    for (layer, kind), value in fused.items():
+        for part, piece in zip(("query", "key", "value"), np.split(value, 3, axis=-1),
+                               strict=True):
+            if kind == "bias":
+                values[f"bert.encoder.layer.{layer}.attention.self.{part}.bias"] = piece
+            else:
+                weights[layer, part] = np.ascontiguousarray(piece)
+    for node in template.graph.node:
+        match = _SELF_ATTENTION.fullmatch(node.name)
+        if match:
+            values[node.input[1]] = weights[int(match.group(1)), match.group(2)]
+
+
 def rebuild(int8_bundle: Path, template_bundle: Path, out: Path) -> Path:
     """Write the fp32 bundle ``out``; return its model path."""
     source = load_bundle(int8_bundle, kind="token-classifier")
@@ -47,6 +78,7 @@ def rebuild(int8_bundle: Path, template_bundle: Path, out: Path) -> Path:
         raise SystemExit(f"{int8_bundle} is {source.manifest.quantization}, not dynamic-int8")
     values = dequantized_initializers(onnx.load(str(source.model_path)))
     graph = onnx.load(str(template.model_path))
+    unfuse_attention(values, graph)
     for initializer in graph.graph.initializer:
         value = values.get(initializer.name)
         if value is None:
