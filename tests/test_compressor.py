@@ -245,9 +245,11 @@ def test_graph_optimization_does_not_change_the_output(tiny_bert_bundle: Path) -
 def test_no_default_model_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import edge_lingua.compressor as module
 
-    monkeypatch.setattr(module, "default_bundle_path", lambda: tmp_path / "none")
-    with pytest.raises(NoDefaultModelError):
+    monkeypatch.setattr(module, "shipped_bundle_path", lambda name="default": tmp_path / name)
+    with pytest.raises(NoDefaultModelError, match="no default model"):
         Compressor.load()
+    with pytest.raises(NoDefaultModelError, match="no small model"):
+        Compressor.load("small")
 
 
 def test_join_units_never_invents_text() -> None:
