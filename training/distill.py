@@ -34,18 +34,6 @@ import numpy as np
 CLS, SEP, PAD = 101, 102, 0
 MAX_LEN = 512
 _WEIGHT_NODE = re.compile(r"^/(bert/encoder/layer\.\d+/.+|classifier)/MatMul(_quant)?$")
-_EMBEDDING = re.compile(r"^(bert\.embeddings\.\w+\.weight)_quantized$")
-
-
-def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int) -> np.ndarray:
-    shape = [1] * q.ndim
-    shape[axis] = -1
-    if scale.size == 1:
-        return (q.astype(np.float32) - zero.astype(np.float32)) * scale.astype(np.float32)
-    return ((q.astype(np.float32) - zero.astype(np.float32).reshape(shape))
-            * scale.astype(np.float32).reshape(shape))
-
-
 def teacher_weights(onnx_path: Path) -> dict[str, np.ndarray]:
     """The fp32 ``BertForTokenClassification`` state dict of an unfused (dynamic INT8 or fp32)
     export.
@@ -55,39 +43,25 @@ def teacher_weights(onnx_path: Path) -> dict[str, np.ndarray]:
     initializer names the exporter gave them.
     """
     import onnx
-    from onnx import numpy_helper
+
+    from training.rebuild_fp32 import dequantized_initializers
 
     model = onnx.load(str(onnx_path))
     if any(node.op_type == "QAttention" for node in model.graph.node):
         raise ValueError(f"{onnx_path} is fused (QAttention): rebuild its unfused fp32 graph "
                          "first with training.rebuild_fp32 (training/README.md, step 3b)")
-    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    state: dict[str, np.ndarray] = {}
-    for name, value in init.items():
-        if name.startswith(("bert.", "classifier.")) and not name.endswith(
-                ("_quantized", "_scale", "_zero_point")):
-            state[name] = value.astype(np.float32)
-        match = _EMBEDDING.match(name)
-        if match:  # Gather of int8 rows, dequantized per column (axis of the scale)
-            base = match.group(1)
-            scale, zero = init[f"{base}_scale"], init[f"{base}_zero_point"]
-            axis = 1 if scale.size == value.shape[1] else 0
-            state[base] = _dequantize(value, scale, zero, axis)
+    values = dequantized_initializers(model)  # names before quantization, fp32
+    state = {name: value.astype(np.float32) for name, value in values.items()
+             if name.startswith(("bert.", "classifier."))}
     for node in model.graph.node:
         match = _WEIGHT_NODE.match(node.name)
         if not match or node.op_type not in ("MatMul", "MatMulInteger"):
             continue
-        prefix = match.group(1).replace("/", ".")
-        weight = node.input[1]
-        if weight not in init:  # attention's activation x activation MatMuls
+        weight = node.input[1].removesuffix("_quantized")
+        if weight not in values:  # attention's activation x activation MatMuls
             continue
-        if node.op_type == "MatMul":
-            matrix = init[weight]
-        else:
-            base = weight.removesuffix("_quantized")
-            matrix = _dequantize(init[weight], init[f"{base}_scale"], init[f"{base}_zero_point"],
-                                 axis=1)
-        state[f"{prefix}.weight"] = np.ascontiguousarray(matrix.T.astype(np.float32))
+        prefix = match.group(1).replace("/", ".")
+        state[f"{prefix}.weight"] = np.ascontiguousarray(values[weight].T.astype(np.float32))
     return state
 
 

@@ -49,11 +49,8 @@ _SELF_ATTENTION = re.compile(r"/bert/encoder/layer\.(\d+)/attention/self/(query|
 def unfuse_attention(values: dict[str, np.ndarray], template: onnx.ModelProto) -> None:
     """Split a fused graph's ``Attention_<layer>_qkv_{weight,bias}`` ([hidden, 3 hidden]: query,
     key, value side by side) back into the template's per-projection tensors, in place."""
-    fused: dict[tuple[int, str], np.ndarray] = {}
-    for name in [n for n in values if _FUSED_QKV.fullmatch(n)]:
-        match = _FUSED_QKV.fullmatch(name)
-        assert match is not None
-        fused[int(match.group(1)), match.group(2)] = values.pop(name)
+    matches = [m for m in map(_FUSED_QKV.fullmatch, list(values)) if m]
+    fused = {(int(m.group(1)), m.group(2)): values.pop(m.group(0)) for m in matches}
     if not fused:
         return
     weights: dict[tuple[int, str], np.ndarray] = {}
