@@ -69,10 +69,11 @@ def xquad_articles(language: str, split: str) -> list[list[XQuADQuestion]]:
     return out
 
 
-def xquad_items(language: str, seed: int, distractors: int = 2) -> list[QAItem]:
-    """Training items of one language: each question with its paragraph, every other question
-    also with its paragraph hidden among ``distractors`` paragraphs of other train articles,
-    and every paragraph once without a question."""
+def xquad_items(language: str, seed: int, distractors: int = 2, hidden_every: int = 2
+                ) -> list[QAItem]:
+    """Training items of one language: each question with its paragraph, every
+    ``hidden_every``-th question also with its paragraph hidden among ``distractors``
+    paragraphs of other train articles, and every paragraph once without a question."""
     rng = random.Random(f"{seed}-{language}")
     paragraphs = xquad_articles(language, "train")
     texts = [p[0].paragraph for p in paragraphs if p]
@@ -80,7 +81,7 @@ def xquad_items(language: str, seed: int, distractors: int = 2) -> list[QAItem]:
     for p_index, questions in enumerate(paragraphs):
         for k, q in enumerate(questions):
             items.append(QAItem(q.uid, q.question, q.paragraph, q.answer_spans))
-            if k % 2:
+            if k % hidden_every:
                 continue
             others = rng.sample([t for i, t in enumerate(texts) if i != p_index], distractors)
             position = rng.randrange(distractors + 1)
@@ -186,26 +187,43 @@ def quality_items() -> list[QAItem]:
     return [QAItem(uid, "", text) for uid, text in quality_chunks()]
 
 
-def all_items(seed: int) -> Iterator[QAItem]:
+def all_items(seed: int, hidden_every: int = 2) -> Iterator[QAItem]:
     """The whole question-aware training mix (see docs/MODEL_CARD.md)."""
     for language in XQUAD_LANGUAGES:
-        yield from xquad_items(language, seed)
+        yield from xquad_items(language, seed, hidden_every=hidden_every)
     yield from qmsum_items(seed)
     yield from gsm8k_items(seed)
     yield from quality_items()
 
 
-def write_items(out: Path, seed: int) -> int:
-    """All training items as JSONL; returns how many."""
+def eval_items(languages: tuple[str, ...] = XQUAD_LANGUAGES) -> Iterator[QAItem]:
+    """XQuAD *evaluation* questions with their paragraphs (for reports, never for training)."""
+    for language in languages:
+        for questions in xquad_articles(language, "eval"):
+            for q in questions:
+                yield QAItem(q.uid, q.question, q.paragraph, q.answer_spans)
+
+
+def write_items(out: Path, seed: int, hidden_every: int = 2, split: str = "train") -> int:
+    """All training items (or, with ``split="eval"``, :func:`eval_items`) as JSONL; returns
+    how many."""
     n = 0
+    items = all_items(seed, hidden_every) if split == "train" else eval_items()
     with out.open("w", encoding="utf-8") as handle:
-        for item in all_items(seed):
+        for item in items:
             handle.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
             n += 1
     return n
 
 
 if __name__ == "__main__":
-    import sys
 
-    print(write_items(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="question-aware items as JSONL")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("seed", type=int, nargs="?", default=0)
+    parser.add_argument("--hidden-every", type=int, default=2)
+    parser.add_argument("--split", choices=["train", "eval"], default="train")
+    args = parser.parse_args()
+    print(write_items(args.out, args.seed, args.hidden_every, args.split))

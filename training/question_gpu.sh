@@ -7,6 +7,11 @@
 #           gold-evidence weight in $GOLD
 #   train:  one student per label file, trained side by side on the GPU
 #   fetch G: copy the student trained with gold weight G to $OUT
+#   support: the shipped mix (training.question_labels, "support"): expects rows*.jsonl.gz,
+#           rows_eval.jsonl.gz (XQuAD evaluation questions, reported only) and default_fp16/
+#           (the default's weights as shards) instead; targets from the default on the GPU,
+#           then one student per variant in $VARIANTS, started from the default's weights; the
+#           one with most whole answers kept at rate 0.33 on validation goes to $OUT
 set -euo pipefail
 STAGE=${STAGE:-/root/g}
 GOLD=${GOLD:-"0 0.5"}
@@ -32,4 +37,22 @@ case "$1" in
     tail -n 4 train_g*.log ;;
   fetch)
     cp "trained_g$2"/* "$OUT"/ ;;
+  support)
+    # VARIANTS: NAME:ROWS:WEIGHT:SENTENCE:LR ... (ROWS.jsonl.gz from `question_labels support`)
+    for f in rows*.jsonl.gz; do gunzip -kf "$f"; done
+    python3 -m training.question_labels support-finish rows_eval.jsonl labels_eval.jsonl \
+      --default default_fp16
+    for v in $VARIANTS; do
+      IFS=: read -r name rows weight sentence lr <<< "$v"
+      python3 -m training.question_labels support-finish "$rows.jsonl" "labels_$name.jsonl" \
+        --default default_fp16 --weight "$weight" --sentence "$sentence"
+      python3 -m training.train --labels "labels_$name.jsonl" --base default_fp16 \
+        --out "support_$name" --lr "$lr" --epochs "${EPOCHS:-8}" --batch 32 --seed 0 \
+        --select answers_kept_0.33 --report labels_eval.jsonl > "train_$name.log" 2>&1 &
+    done
+    wait
+    best=$(python3 -c "import json,glob; print(max(glob.glob('support_*'), key=lambda d: json.load(open(d + '/train_summary.json'))['chosen']['answers_kept_0.33']))")
+    echo "best: $best"
+    cp "$best"/* "$OUT"/
+    tail -n +1 train_*.log > "$OUT/train_logs.txt" ;;
 esac

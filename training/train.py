@@ -4,7 +4,8 @@ Every token of a word learns that word's target ``t`` with a soft cross-entropy
 ``-(t log p_keep + (1 - t) log p_drop)``; [CLS]/[SEP]/padding are masked. A held-out share
 of the texts measures word F1 against the teacher at rate 0.5 (words picked by probability
 within a token budget, as the runtime does); every ``--lr`` given is tried and the best one
-by that F1 is saved as fp16 shards (``training.checkpoint``) plus its config.json.
+by that F1 (or by ``--select``) is saved as fp16 shards (``training.checkpoint``) plus its
+config.json.
 
 Labels with ``question_ids`` (``training.question_labels``) train the question-aware pair
 input ``[CLS] question [SEP] window [SEP]`` (token types 0 then 1; the question cut to
@@ -117,7 +118,8 @@ def soft_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -
 def _word_probs(item: Item, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_words = item.word_targets.size
     costs = np.bincount(item.token_word, minlength=n_words).astype(np.float64)
-    return np.bincount(item.token_word, weights=probs, minlength=n_words) / costs, costs
+    sums = np.bincount(item.token_word, weights=probs, minlength=n_words)
+    return np.divide(sums, costs, out=np.zeros(n_words), where=costs > 0), costs
 
 
 def evidence_kept(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
@@ -133,6 +135,20 @@ def evidence_kept(items: list[Item], token_probs: list[np.ndarray], rate: float)
         kept += int((ours & gold).sum())
         total += int(gold.sum())
     return kept / max(total, 1)
+
+
+def answers_kept(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
+    """Share of the items with evidence whose evidence words are all kept at ``rate``."""
+    whole = total = 0
+    for item, probs in zip(items, token_probs, strict=True):
+        if not item.evidence.any():
+            continue
+        word_probs, costs = _word_probs(item, probs)
+        none = np.zeros(costs.size, dtype=bool)
+        ours = select(word_probs, costs, none, rate * costs.sum())
+        whole += bool(ours[item.evidence > 0].all())
+        total += 1
+    return whole / max(total, 1)
 
 
 def word_f1(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
@@ -165,7 +181,8 @@ def evaluate(model: torch.nn.Module, items: list[Item], device: torch.device) ->
     model.train()
     return {"loss": sum(losses) / len(items), "f1_0.5": word_f1(items, probs, 0.5),
             "f1_0.33": word_f1(items, probs, 0.33),
-            "evidence_kept_0.33": evidence_kept(items, probs, 0.33)}
+            "evidence_kept_0.33": evidence_kept(items, probs, 0.33),
+            "answers_kept_0.33": answers_kept(items, probs, 0.33)}
 
 
 def build_model(base: Path, device: torch.device) -> BertForTokenClassification:
@@ -175,7 +192,11 @@ def build_model(base: Path, device: torch.device) -> BertForTokenClassification:
     model = BertForTokenClassification(config)
     weights = {k: torch.from_numpy(v.astype(np.float32) if v.dtype == np.float16 else v)
                for k, v in load_shards(base).items()}
-    missing, unexpected = model.bert.load_state_dict(weights, strict=False)
+    # a trained token classifier (``bert.*`` and ``classifier.*``, e.g. the shipped default's
+    # weights from ``training.distill.teacher_weights``) starts whole; a backbone gets a new head
+    whole = "classifier.weight" in weights
+    target = model if whole else model.bert
+    missing, unexpected = target.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     unexpected = [k for k in unexpected if not k.endswith("position_ids")
                   and not k.startswith("pooler.")]  # the token head needs no pooler
@@ -185,7 +206,10 @@ def build_model(base: Path, device: torch.device) -> BertForTokenClassification:
 
 
 def train_one(args: argparse.Namespace, lr: float, train: list[Item], val: list[Item],
-              device: torch.device) -> tuple[BertForTokenClassification, dict[str, float]]:
+              device: torch.device, report: list[Item] | None = None
+              ) -> tuple[BertForTokenClassification, dict[str, float]]:
+    """One learning rate; the best epoch by ``args.select`` on ``val``. ``report`` (held-out
+    labels) is only measured, as ``report_*`` metrics."""
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     model = build_model(args.base, device)
@@ -196,7 +220,7 @@ def train_one(args: argparse.Namespace, lr: float, train: list[Item], val: list[
         return min((step + 1) / warmup, max(0.0, (steps - step) / max(steps - warmup, 1)))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    best: dict[str, float] = {"f1_0.5": -1.0}
+    best: dict[str, float] = {args.select: -1.0}
     best_state = None
     for epoch in range(args.epochs):
         order = train[:]
@@ -214,8 +238,10 @@ def train_one(args: argparse.Namespace, lr: float, train: list[Item], val: list[
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
         metrics = evaluate(model, val, device) | {"epoch": epoch + 1, "lr": lr}
+        if report:
+            metrics |= {f"report_{k}": v for k, v in evaluate(model, report, device).items()}
         print(json.dumps(metrics), flush=True)
-        if metrics["f1_0.5"] > best["f1_0.5"]:
+        if metrics[args.select] > best[args.select]:
             best = metrics
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     assert best_state is not None
@@ -234,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-question-tokens", type=int, default=64)
+    parser.add_argument("--select", default="f1_0.5",
+                        choices=["f1_0.5", "f1_0.33", "evidence_kept_0.33", "answers_kept_0.33"],
+                        help="validation metric that picks the epoch and learning rate")
+    parser.add_argument("--report", type=Path,
+                        help="held-out labels measured every epoch, never used to choose")
     args = parser.parse_args(argv)
 
     random.seed(args.seed)
@@ -245,12 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     random.Random(args.seed).shuffle(items)
     n_val = max(1, int(len(items) * args.val_share))
     val, train = items[:n_val], items[n_val:]
+    report = load_items(args.report, args.max_question_tokens) if args.report else None
     print(f"{len(train)} train / {len(val)} validation texts on {device}", flush=True)
     started = time.time()
     results = []
     for lr in args.lr:
-        model, metrics = train_one(args, lr, train, val, device)
-        results.append((metrics["f1_0.5"], lr, metrics, model))
+        model, metrics = train_one(args, lr, train, val, device, report)
+        results.append((metrics[args.select], lr, metrics, model))
     _, lr, metrics, model = max(results, key=lambda r: r[0])
     save_shards({k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}, args.out)
     if question_aware:  # read by `edge-lingua export classifier` into the bundle manifest
