@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 pytest.importorskip("langchain_core")
@@ -54,7 +52,8 @@ def test_compresses_inside_contextual_compression_retriever(compressor) -> None:
     out = retriever.invoke("When did Apollo 11 land?")
     assert [d.id for d in out] == ["d0", "d1"]
     for doc, original in zip(out, PARAGRAPHS, strict=True):
-        expected = compressor.compress(original, rate=0.5)
+        # the shipped default is question-aware: the retriever's query is its question
+        expected = compressor.compress(original, question="When did Apollo 11 land?", rate=0.5)
         assert doc.page_content == expected.compressed_prompt
         assert len(doc.page_content) < len(original)
         assert doc.metadata[ORIGIN_TOKENS_KEY] == expected.origin_tokens
@@ -77,30 +76,18 @@ def test_empty_documents_pass_through_untouched(compressor) -> None:
     assert out[0] is empty and out[1] is blank
 
 
-class _QuestionAwareStandIn:
-    """A compressor whose bundle says ``question_aware``; records the question it is given.
+def test_query_is_the_question_only_for_question_aware_bundles(
+        compressor, tiny_bert_bundle) -> None:
+    from edge_lingua.compressor import Compressor
 
-    The question-aware bundles come from issue 13; this checks only that the adapter routes
-    the query through ``question=`` for them and never for the others.
-    """
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.bundle = SimpleNamespace(manifest=SimpleNamespace(question_aware=True))
-        self.questions: list[str | None] = []
-
-    def compress(self, text: str, *, question: str | None = None, **options):
-        self.questions.append(question)
-        return self.inner.compress(text, **options)
-
-
-def test_query_is_passed_as_question_only_to_question_aware_bundles(compressor) -> None:
-    aware = _QuestionAwareStandIn(compressor)
-    EdgeLinguaCompressor(compressor=aware).compress_documents(_docs(), "When?")
-    assert aware.questions == ["When?", "When?"]
-    # the shipped bundle is not question-aware: compress() is called without question=
-    assert not getattr(compressor.bundle.manifest, "question_aware", False)
-    EdgeLinguaCompressor(compressor=compressor).compress_documents(_docs(), "When?")
+    assert compressor.question_aware  # the shipped default
+    (doc,) = EdgeLinguaCompressor(compressor=compressor).compress_documents(_docs()[:1], "When?")
+    asked = compressor.compress(PARAGRAPHS[0], question="When?", rate=0.5)
+    assert doc.page_content == asked.compressed_prompt
+    plain = Compressor.load(tiny_bert_bundle, providers=["cpu"])  # single-input bundle
+    assert not plain.question_aware
+    (doc,) = EdgeLinguaCompressor(compressor=plain).compress_documents(_docs()[:1], "When?")
+    assert doc.page_content == plain.compress(PARAGRAPHS[0], rate=0.5).compressed_prompt
 
 
 def test_text_in_other_scripts_follows_the_runtime_and_keeps_metadata(compressor) -> None:
@@ -110,7 +97,7 @@ def test_text_in_other_scripts_follows_the_runtime_and_keeps_metadata(compressor
     docs = [Document(page_content=t, metadata={"lang": i}) for i, t in enumerate(texts)]
     out = EdgeLinguaCompressor(compressor=compressor).compress_documents(docs, "when?")
     for doc, text, i in zip(out, texts, range(3), strict=True):
-        expected = compressor.compress(text, rate=0.5)
+        expected = compressor.compress(text, question="when?", rate=0.5)
         assert doc.page_content == expected.compressed_prompt
         assert doc.metadata == {"lang": i, ORIGIN_TOKENS_KEY: expected.origin_tokens,
                                 COMPRESSED_TOKENS_KEY: expected.compressed_tokens}

@@ -44,7 +44,7 @@ def test_each_node_is_compressed_scored_and_ranked_for_the_query(compressor) -> 
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[1]
     for item in out:
         key = item.node.node_id
-        expected = compressor.compress(TEXTS[key], rate=0.5)
+        expected = compressor.compress(TEXTS[key], question=QUERY, rate=0.5)
         assert item.node.get_content() == expected.compressed_prompt
         assert item.score == query_coverage(QUERY, expected.compressed_prompt)
         assert item.node.metadata["source"] == key
