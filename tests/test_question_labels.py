@@ -43,6 +43,9 @@ def test_sentences_end_at_stops_marks_breaks_and_cjk_stops(tokenizer) -> None:
     assert _sentences_of(tokenizer, TEXT) == [
         "The river froze in 1816 .", "Farmers lost their crops that summer !",
         "Prices rose quickly ?", "Nobody knew why .", "第一句 。", "第二句"]
+    # a line break ends a sentence without a stop (QMSum turns)
+    assert _sentences_of(tokenizer, "Ann: we agree\nBob: not yet") == ["Ann : we agree",
+                                                                       "Bob : not yet"]
     # a decimal point or a stop inside a word is no sentence end
     assert len(_sentences_of(tokenizer, "It cost 3.5 dollars in Washington.D.C today.")) == 1
 
