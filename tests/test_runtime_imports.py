@@ -17,3 +17,30 @@ def test_runtime_and_cli_import_no_heavy_packages() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_runtime_source_never_imports_the_repo_only_folders() -> None:
+    """No module of the installed package imports ``benchmarks/`` or ``training/`` (repo-only),
+    not even lazily inside a function."""
+    import ast
+    from pathlib import Path
+
+    import edge_lingua
+
+    offenders = []
+    for path in Path(edge_lingua.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names
+                          if n.split(".")[0] in ("benchmarks", "training")]
+    assert not offenders
+
+
+def test_bench_all_outside_a_checkout_says_where_to_run_it(tmp_path, monkeypatch,
+                                                           capsys) -> None:
+    from edge_lingua.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "all"]) == 2
+    assert "source checkout" in capsys.readouterr().err
