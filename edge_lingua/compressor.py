@@ -80,6 +80,18 @@ class LowCoverageWarning(UserWarning):
 SHIPPED_MODELS = ("default", "small")
 
 
+def pool_word_probs(token_word: np.ndarray, token_readable: np.ndarray,
+                    token_probs: np.ndarray, n_words: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each word's mean keep probability over its readable tokens (float64;
+    :data:`UNREADABLE_PRIORITY` for a word with none), and whether it has one."""
+    readable = token_readable.astype(np.float64)
+    counts = np.bincount(token_word, weights=readable, minlength=n_words)
+    sums = np.bincount(token_word, weights=token_probs * readable, minlength=n_words)
+    word_readable = counts > 0
+    word_probs = np.where(word_readable, sums / np.maximum(counts, 1), UNREADABLE_PRIORITY)
+    return word_probs, word_readable
+
+
 def shipped_bundle_path(name: str = "default") -> Path:
     """Where the shipped model ``name`` (one of :data:`SHIPPED_MODELS`) lives."""
     return Path(str(resources.files("edge_lingua") / "models" / name))
@@ -252,21 +264,12 @@ class Compressor:
         self, seg: Segmented, token_probs: np.ndarray, logits: np.ndarray | None,
         bounds: list[tuple[int, int]],
     ) -> ContextScores:
-        if token_probs.size:
-            readable = seg.token_readable.astype(np.float64)
-            counts = np.bincount(seg.token_word, weights=readable, minlength=seg.n_words)
-            sums = np.bincount(seg.token_word, weights=token_probs * readable,
-                               minlength=seg.n_words)
-            word_readable = counts > 0
-            word_probs = np.where(word_readable, sums / np.maximum(counts, 1),
-                                  UNREADABLE_PRIORITY).astype(np.float32)
-        else:
-            word_probs = np.full(seg.n_words, UNREADABLE_PRIORITY, np.float32)
-            word_readable = np.zeros(seg.n_words, dtype=bool)
+        word_probs, word_readable = pool_word_probs(seg.token_word, seg.token_readable,
+                                                    token_probs, seg.n_words)
         return ContextScores(
             words=seg.words(),
             word_spans=seg.word_spans,
-            word_probs=word_probs,
+            word_probs=word_probs.astype(np.float32),
             word_readable=word_readable,
             token_ids=seg.token_ids,
             token_word=seg.token_word,

@@ -20,11 +20,12 @@ is forced to the top: numbers keep their rank on their merits. Three steps:
 
 The ``support`` mix (the one shipped; docs/MODEL_CARD.md) takes the shipped default's own keep
 probability ``p`` (question-agnostic; itself distilled from Gemma self-information) and the gold
-evidence: 1.0 on answer / relevant-turn words, ``SENTENCE_SUPPORT`` on the other words of the
-sentences that hold them, 0 elsewhere. With a question a word's target is
-``0.5 * p + 0.5 * evidence``, so what answers the question ranks above everything else and the
-default's order decides within each group; without a question it is ``p``, so the model keeps
-the default's behaviour when no question is given. The default's probabilities come from its
+evidence: 1.0 on answer / relevant-turn words, a sentence level (``--sentence``, default
+``SENTENCE_SUPPORT``) on the other words of the sentences that hold them, 0 elsewhere. With a
+question a word's target is ``(1 - w) * p + w * evidence`` (``--weight``; the shipped model used
+``w = 0.9`` and sentence level 0.8), so what answers the question ranks above everything else
+and the default's order decides within each group; without a question it is ``p``, so the model
+keeps the default's behaviour when no question is given. The default's probabilities come from its
 fp32 weights on the GPU:
 
     python -m training.question_labels support items.jsonl rows.jsonl \
@@ -43,8 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_lingua.compressor import load_tokenizer
-from edge_lingua.segmentation import Segmented, segment
+from edge_lingua.compressor import load_tokenizer, pool_word_probs
+from edge_lingua.segmentation import Segmented, segment, unknown_token_id
 
 QUESTION_TEMPLATE = "Question: {question}\nContext:\n"
 SENTENCE_SUPPORT = 0.6
@@ -99,7 +100,7 @@ def support(items: Path, out: Path, tokenizer_path: Path) -> int:
     """Rows of the ``support`` mix without their targets yet: question ids, the context's first
     window of tokens (cut at a word end), the evidence levels of its words."""
     tokenizer = load_tokenizer(tokenizer_path)
-    unk = tokenizer.token_to_id("[UNK]")
+    unk = unknown_token_id(tokenizer)
     n = 0
     with items.open(encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
         for line in src:
@@ -154,15 +155,12 @@ def support_finish(rows: Path, out: Path, default: Path, weight: float = 0.5,
             keep = torch.softmax(logits.float(), dim=-1)[..., 1].cpu().numpy()
             for i, r in enumerate(group):
                 n = len(r["token_ids"])
-                word = np.asarray(r["token_word"])
-                readable = np.asarray(r["token_readable"], dtype=np.float64)
                 levels = np.asarray(r["levels"], dtype=np.float64)
                 levels[(levels > 0) & (levels < 1)] = sentence
-                counts = np.bincount(word, weights=readable, minlength=levels.size)
-                sums = np.bincount(word, weights=keep[i, 1 : n + 1] * readable,
-                                   minlength=levels.size)
-                probs = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
-                targets = support_targets(probs, levels, r["asked"], weight)
+                probs, _ = pool_word_probs(np.asarray(r["token_word"]),
+                                           np.asarray(r["token_readable"], dtype=bool),
+                                           keep[i, 1 : n + 1], levels.size)
+                targets = support_targets(probs, levels, r["asked"], weight)  # unreadable: 1
                 dst.write(json.dumps({
                     "uid": r["uid"], "question_ids": r["question_ids"],
                     "token_ids": r["token_ids"], "token_word": r["token_word"],

@@ -122,33 +122,31 @@ def _word_probs(item: Item, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.divide(sums, costs, out=np.zeros(n_words), where=costs > 0), costs
 
 
-def evidence_kept(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
-    """Share of gold evidence words kept at ``rate`` (over the items that have evidence)."""
-    kept = total = 0
+def _kept_and_evidence(items: list[Item], token_probs: list[np.ndarray], rate: float
+                       ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(words kept at ``rate``, gold evidence words) of every item that has evidence; words are
+    picked by probability within a token budget, as the runtime does."""
+    out = []
     for item, probs in zip(items, token_probs, strict=True):
         if not item.evidence.any():
             continue
         word_probs, costs = _word_probs(item, probs)
         none = np.zeros(costs.size, dtype=bool)
-        ours = select(word_probs, costs, none, rate * costs.sum())
-        gold = item.evidence > 0
-        kept += int((ours & gold).sum())
-        total += int(gold.sum())
-    return kept / max(total, 1)
+        out.append((select(word_probs, costs, none, rate * costs.sum()), item.evidence > 0))
+    return out
+
+
+def evidence_kept(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
+    """Share of gold evidence words kept at ``rate`` (over the items that have evidence)."""
+    pairs = _kept_and_evidence(items, token_probs, rate)
+    kept = sum(int((ours & gold).sum()) for ours, gold in pairs)
+    return kept / max(sum(int(gold.sum()) for _, gold in pairs), 1)
 
 
 def answers_kept(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
     """Share of the items with evidence whose evidence words are all kept at ``rate``."""
-    whole = total = 0
-    for item, probs in zip(items, token_probs, strict=True):
-        if not item.evidence.any():
-            continue
-        word_probs, costs = _word_probs(item, probs)
-        none = np.zeros(costs.size, dtype=bool)
-        ours = select(word_probs, costs, none, rate * costs.sum())
-        whole += bool(ours[item.evidence > 0].all())
-        total += 1
-    return whole / max(total, 1)
+    pairs = _kept_and_evidence(items, token_probs, rate)
+    return sum(bool(ours[gold].all()) for ours, gold in pairs) / max(len(pairs), 1)
 
 
 def word_f1(items: list[Item], token_probs: list[np.ndarray], rate: float) -> float:
