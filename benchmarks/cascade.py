@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import machine, write_json
 from training.corpus import DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args)
     print(markdown(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json(Path(args.json), {"section": "cascade", "machine": machine(), **report})
     return 0
 
 

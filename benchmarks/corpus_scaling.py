@@ -56,7 +56,8 @@ def main() -> None:
     for row in rows:
         base = next(r for r in rows if r["engine"] == row["engine"] and r["workers"] == 1)
         row["speedup"] = round(base["seconds"] / row["seconds"], 2)
-    report = {"records": len(chunks), "rate": args.rate, "machine": machine(), "runs": rows}
+    report = {"section": "corpus_scaling", "records": len(chunks), "rate": args.rate,
+              "machine": machine(), "runs": rows}
     write_json(args.out, report)
     print(json.dumps(report["machine"]))
     print("| engine | workers | seconds | records/s | speedup |")

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import machine, write_json
 from training.corpus import DATA
 
 METHODS = ("perplexity", "longllmlingua", "self-information")
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(f"| {row['backend']} | {row['method']} | {row['s_per_1k_tokens']} |")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        write_json(args.out, {"section": "perplexity", "machine": machine(),
+                              "threads": args.threads, "rows": rows})
     return 0
 
 

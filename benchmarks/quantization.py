@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import REPO, machine, offline_env
+from benchmarks.common import REPO, machine, offline_env, write_json
 from edge_lingua.bench import time_calls
 from tests.toolchain_models import (
     GSM8K,
@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         "DistilBERT-base": build_distilbert_base(work / "distilbert-hf", minilm, head_texts),
     }
     rows = [row for name, hf in models.items() for row in bench_model(name, hf, work, args)]
-    result = {"machine": machine(), "threads": args.threads, "rows": rows}
-    (args.out / "quantization.json").write_text(json.dumps(result, indent=2) + "\n")
+    result = {"section": "quantization", "machine": machine(), "threads": args.threads,
+              "rows": rows}
+    write_json(args.out / "quantization.json", result)
     print(json.dumps(result["machine"]))
     print(table(rows))
     return 0

@@ -110,3 +110,6 @@ class _QuantizeUnderMutmut(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 if os.environ.get("MUTANT_UNDER_TEST"):
     sys.meta_path.insert(0, _QuantizeUnderMutmut())
+    # mutmut runs a test session per mutant: export the test models once, for all of them
+    # (export/ is not mutated, so an export is the same under every mutant)
+    os.environ.setdefault("EDGE_LINGUA_TEST_CACHE", str(Path.cwd() / ".test-models"))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -299,29 +301,57 @@ def gsm8k_texts(split: str, n: int, offset: int = 0) -> list[str]:
     return texts
 
 
+def _cache_dir(factory) -> Path:
+    """Where exported test models are kept: the session's temporary folder, or, when
+    ``EDGE_LINGUA_TEST_CACHE`` names a folder (mutation testing: a session per mutant), that
+    folder, shared by the sessions."""
+    shared = os.environ.get("EDGE_LINGUA_TEST_CACHE")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
+    return factory.getbasetemp()
+
+
+def _build_once(out: Path, build) -> Path:
+    """``build(folder)`` unless ``out`` exists; built aside and renamed, so concurrent sessions
+    sharing a cache never see half a model."""
+    if out.exists():
+        return out
+    staging = out.with_name(f"{out.name}.{os.getpid()}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    build(staging)
+    try:
+        staging.rename(out)
+    except OSError:  # another session finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
 def cached_checkpoint(arch: str, factory) -> Path:
     """Build the ``arch`` checkpoint once per test session (``factory``: tmp_path_factory)."""
-    out = factory.getbasetemp() / f"toolchain-hf-{arch}"
-    if not (out / "config.json").is_file():
-        out.mkdir(exist_ok=True)
-        BUILDERS[arch](out)
-    return out
+
+    def build(folder: Path) -> None:
+        folder.mkdir()
+        BUILDERS[arch](folder)
+
+    return _build_once(_cache_dir(factory) / f"toolchain-hf-{arch}", build)
 
 
 def cached_bundle(arch: str, factory) -> Path:
     """Export the ``arch`` checkpoint once per session (classifier, or ONNX causal-lm for gpt2)."""
-    out = factory.getbasetemp() / f"toolchain-bundle-{arch}"
-    if not out.exists():
+
+    def build(folder: Path) -> None:
         src = cached_checkpoint(arch, factory)
         if arch == "gpt2":
             from edge_lingua_export.causal_lm import export_causal_lm
 
-            export_causal_lm(src, out, fmt="onnx")
+            export_causal_lm(src, folder, fmt="onnx")
         else:
             from edge_lingua_export.classifier import export_classifier
 
-            export_classifier(src, out)
-    return out
+            export_classifier(src, folder)
+
+    return _build_once(_cache_dir(factory) / f"toolchain-bundle-{arch}", build)
 
 
 def rewrite_checksums(bundle: Path) -> None:

@@ -1,0 +1,113 @@
+"""Mutation score: run mutmut on modules of the configured scope and record what it found.
+
+    python -m benchmarks.mutation_score --out docs/results/mutation.json \
+        "edge_lingua.selection*" "edge_lingua.providers*"
+
+Runs ``mutmut run --max-children N PATTERN ...`` from the repository root (configuration in
+``pyproject.toml``, ``[tool.mutmut]``), times it, then counts mutmut's verdicts per module from
+its records under ``mutants/``. A module's score is killed (timeouts included) over the mutants
+checked; "no tests" mutants (no selected test runs the function) count against it. The
+survivors are listed by name, for docs/TESTING.md to classify as equivalent or as known gaps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO, machine, write_json
+
+# mutmut's exit codes (mutmut.stats.status_by_exit_code)
+KILLED = {1, 3, 24, -24, 36, 152, 255}
+TIMEOUT = {24, -24, 36, 152, 255}
+SURVIVED = {0}
+NO_TESTS = {5, 33}
+
+
+def verdicts(mutants: Path) -> dict[str, int | None]:
+    """Mutant name -> mutmut's exit code (None: not checked), over every record."""
+    found: dict[str, int | None] = {}
+    for meta in sorted(mutants.rglob("*.meta")):
+        found.update(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
+    return found
+
+
+def module_of(mutant: str) -> str:
+    """``edge_lingua.selection.x_select__mutmut_3`` -> ``edge_lingua.selection``."""
+    return mutant.split(".x_")[0].split(".xǁ")[0]
+
+
+def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
+    """Counts per module of the mutants matching ``patterns``, and the survivors' names."""
+    per_module: dict[str, Counter[str]] = {}
+    survivors: list[str] = []
+    for name, code in sorted(codes.items()):
+        if not any(fnmatch.fnmatch(name, p) for p in patterns):
+            continue
+        counts = per_module.setdefault(module_of(name), Counter())
+        counts["mutants"] += 1
+        if code is None:
+            counts["not_checked"] += 1
+        elif code in KILLED:
+            counts["killed"] += 1
+            counts["timeouts"] += code in TIMEOUT
+        elif code in SURVIVED:
+            counts["survived"] += 1
+            survivors.append(name)
+        elif code in NO_TESTS:
+            counts["no_tests"] += 1
+            survivors.append(name)
+        else:
+            counts["other"] += 1
+    modules = {}
+    for module, counts in sorted(per_module.items()):
+        checked = counts["mutants"] - counts["not_checked"]
+        modules[module] = {**{k: counts[k] for k in ("mutants", "killed", "timeouts", "survived",
+                                                     "no_tests", "not_checked", "other")},
+                           "score": counts["killed"] / checked if checked else None}
+    total = Counter()
+    for row in modules.values():
+        total.update({k: v for k, v in row.items() if k != "score"})
+    checked = total["mutants"] - total["not_checked"]
+    return {"modules": modules, "total": {**total, "score": total["killed"] / checked
+                                          if checked else None},
+            "survivors": survivors}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("patterns", nargs="+", help="mutant name patterns, as mutmut takes them")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--no-run", action="store_true",
+                        help="only count the records of an earlier run")
+    args = parser.parse_args(argv)
+    seconds = None
+    if not args.no_run:
+        started = time.perf_counter()
+        subprocess.run(["mutmut", "run", "--max-children", str(args.max_children),
+                        *args.patterns], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - started
+    mutmut = subprocess.run([sys.executable, "-m", "pip", "show", "mutmut"], capture_output=True,
+                            text=True).stdout
+    version = next((line.split()[-1] for line in mutmut.splitlines()
+                    if line.startswith("Version:")), None)
+    result = {"section": "mutation", "machine": machine(), "mutmut": version,
+              "patterns": args.patterns, "max_children": args.max_children,
+              "wall_s": seconds, **tally(verdicts(REPO / "mutants"), args.patterns)}
+    write_json(args.out, result)
+    print(json.dumps({k: result[k] for k in ("wall_s", "total")}, indent=2))
+    for module, row in result["modules"].items():
+        print(module, row)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
