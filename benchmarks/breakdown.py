@@ -3,8 +3,9 @@
     python -m benchmarks.breakdown --out docs/results/profile.json [--bundle B] [--threads 2]
 
 1. onnxruntime's profiler on one full encoder window (512 tokens for the shipped model): the
-   kernels' time grouped into quantized MatMuls, fp32 attention (MatMul, Softmax, Transpose,
-   fused Attention), LayerNorm and GELU, DynamicQuantizeLinear, and the rest.
+   kernels' time grouped into quantized MatMuls, fused QAttention, the rest of fp32 attention
+   (Softmax, Transpose, fp32 Attention), fp32 MatMuls (of unfused attention, and the FFN
+   outputs kept fp32), LayerNorm and GELU, DynamicQuantizeLinear, and the rest.
 2. cProfile on ``compress`` of a whole 8,192-token prompt (cl100k_base tokens of real text):
    the wall time grouped into the model (``InferenceSession.run``), tokenization, Python
    segmentation (units, token attachment, windows), selection and joining, and the rest.
@@ -35,8 +36,8 @@ KERNEL_GROUPS = {
     "quantized MatMul": ("DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger",
                          "QOrderedMatMul"),
     "fused attention (QAttention: INT8 QKV projection, fp32 attention)": ("QAttention",),
-    "fp32 attention (MatMul, Softmax, Transpose)": ("Softmax", "Transpose", "Attention",
-                                                    "MultiHeadAttention"),
+    "fp32 attention other than MatMul (Softmax, Transpose, fp32 Attention)": (
+        "Softmax", "Transpose", "Attention", "MultiHeadAttention"),
     "fp32 MatMul (unfused attention; FFN outputs kept fp32)": ("MatMul", "FusedMatMul"),
     "LayerNorm and GELU": ("SkipLayerNormalization", "LayerNormalization",
                            "EmbedLayerNormalization", "QEmbedLayerNormalization", "Gelu",

@@ -28,13 +28,9 @@ def shared_data() -> Path:
 def tiny_bert_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight BERT token classifier exported by edge-lingua's own exporter."""
     pytest.importorskip("torch")
-    from edge_lingua_export.classifier import export_classifier
-    from tests.toolchain_models import build_bert
+    from tests.toolchain_models import cached_bundle
 
-    root = tmp_path_factory.mktemp("tiny-bert")
-    src = build_bert(root / "hf")
-    export_classifier(src, root / "bundle")
-    return root / "bundle"
+    return cached_bundle("bert", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
