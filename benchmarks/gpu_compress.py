@@ -11,6 +11,12 @@ device_map="cuda")`` on the checkpoint ``benchmarks.gpu_models`` rebuilds from t
 bundle; edge-lingua is ``Compressor.load(bundle, providers=["cuda"])`` (16 windows a call).
 Every engine runs in this one process, one after the other, at the same rate: one warm-up
 call, then p50 of ``--repeats`` calls; tokens/s is the prompt's cl100k tokens over the p50.
+
+With ``--interleave`` the engines take turns instead: after every engine's warm-up, each of
+``--repeats`` rounds times one call of every engine on every prompt (the engines' order
+rotating from round to round), so a slow spell of the host touches every engine alike. Each
+row then adds the 10th and 90th percentiles and, for edge-lingua, ``paired_speedup_p50``: the
+median over rounds of llmlingua's time over the engine's in the same round.
 """
 
 from __future__ import annotations
@@ -57,6 +63,41 @@ def time_engine(compress, prompts: dict[str, str], repeats: int) -> dict[str, An
     return out
 
 
+def _row(length: str, times: list[float], compressed: str, text: str) -> dict[str, Any]:
+    p50 = statistics.median(times)
+    deciles = statistics.quantiles(times, n=10)
+    return {"p50_ms": 1000 * p50, "tokens_per_s": int(length) / p50,
+            "p10_ms": 1000 * deciles[0], "p90_ms": 1000 * deciles[-1],
+            "compressed_chars": len(compressed), "prompt_chars": len(text)}
+
+
+def time_interleaved(engines: dict[str, Any], prompts: dict[str, str],
+                     rounds: int) -> dict[str, dict[str, Any]]:
+    """Every engine on every prompt once per round, the engines' order rotating."""
+    names = list(engines)
+    outputs = {name: {length: engines[name](text) for length, text in prompts.items()}
+               for name in names}  # warm-up
+    times: dict[str, dict[str, list[float]]] = {n: {k: [] for k in prompts} for n in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for length, text in prompts.items():
+            for name in order:
+                t0 = time.perf_counter()
+                engines[name](text)
+                times[name][length].append(time.perf_counter() - t0)
+    out = {name: {length: _row(length, times[name][length], outputs[name][length], text)
+                  for length, text in prompts.items()} for name in names}
+    if "llmlingua" in engines:
+        for name in names:
+            if name == "llmlingua":
+                continue
+            for length in prompts:
+                ratios = [a / b for a, b in zip(times["llmlingua"][length], times[name][length],
+                                                strict=True)]
+                out[name][length]["paired_speedup_p50"] = statistics.median(ratios)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -67,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=RATE)
     parser.add_argument("--batch-size", type=int, default=None,
                         help="windows per call for edge-lingua (default: the provider's)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="engines take turns, one call each per round (--repeats rounds)")
     args = parser.parse_args(argv)
     offline_env()
     import onnxruntime as ort
@@ -74,19 +117,24 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(ort, "preload_dlls"):
         ort.preload_dlls()
     prompts = json.loads(args.prompts.read_text(encoding="utf-8"))
-    engines: dict[str, Any] = {}
-    for spec in args.bundle:
-        name, _, path = spec.partition("=")
-        engines[f"edge-{name}"] = time_engine(_edge(Path(path), args.rate, args.batch_size),
-                                              prompts, args.repeats)
-        print(name, json.dumps(engines[f"edge-{name}"]), flush=True)
+    edges = {f"edge-{name}": _edge(Path(path), args.rate, args.batch_size)
+             for name, _, path in (spec.partition("=") for spec in args.bundle)}
     try:
-        engines["llmlingua"] = time_engine(
-            _llmlingua(args.checkpoint, args.out.parent / "work", args.rate), prompts,
-            args.repeats)
+        llmlingua = _llmlingua(args.checkpoint, args.out.parent / "work", args.rate)
+        failed = None
     except Exception as exc:  # recorded: the edge-lingua figures stand without it
-        engines["llmlingua"] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
-    print("llmlingua", json.dumps(engines["llmlingua"]), flush=True)
+        llmlingua, failed = None, {"error": f"{type(exc).__name__}: {exc}"[:1000]}
+    if args.interleave:
+        calls = {**edges, **({} if llmlingua is None else {"llmlingua": llmlingua})}
+        engines = time_interleaved(calls, prompts, args.repeats)
+    else:
+        engines = {name: time_engine(call, prompts, args.repeats)
+                   for name, call in {**edges, "llmlingua": llmlingua}.items()
+                   if call is not None}
+    if failed is not None:
+        engines["llmlingua"] = failed
+    for name, lengths in engines.items():
+        print(name, json.dumps(lengths), flush=True)
     for name, lengths in engines.items():
         if name == "llmlingua" or "error" in engines["llmlingua"]:
             continue
@@ -100,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, {"section": "gpu_compress", "device": gpu_name(),
                           "onnxruntime": ort.__version__, "torch": torch.__version__,
                           "rate": args.rate, "repeats": args.repeats,
+                          "method": "interleaved" if args.interleave else "sequential",
                           "token_counter": "tiktoken cl100k_base", "engines": engines})
     return 0
 

@@ -6,8 +6,9 @@ alone is 90 MB), from nothing but the shipped bundle and the MiniLM config and t
     python -m benchmarks.gpu_models BUNDLE MINILM_FILES OUT
 
 * ``OUT/checkpoint``: ``BertForTokenClassification`` with the bundle's weights dequantized
-  (``training.distill.teacher_weights``), for llmlingua on PyTorch, so both engines run the
-  same weights;
+  (``training.distill.teacher_weights``; a fused bundle's ``QAttention`` Q/K/V split back as
+  ``training.rebuild_fp32`` does, so no fp32 template export is needed), for llmlingua on
+  PyTorch, so both engines run the same weights;
 * ``OUT/fp32``: that checkpoint exported with ``torch.onnx.export`` (opset 17, dynamic batch
   and sequence axes), as a bundle whose manifest is the shipped one with ``quantization: none``;
 * ``OUT/fp16``: the fp32 graph converted by onnxruntime's ``float16`` tool with fp32 inputs and
@@ -26,11 +27,73 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "vocab.txt")
 
 
+def bundle_weights(onnx_path: Path) -> dict:
+    """The fp32 state dict of an INT8 bundle, fused (``QAttention``) or not.
+
+    Unfused graphs go through ``training.distill.teacher_weights``. In a fused graph each layer's
+    ``Attention_<layer>_qkv_{weight,bias}`` ([hidden, 3 hidden], query, key, value side by side)
+    is split as ``training.rebuild_fp32.unfuse_attention`` splits it; every other tensor is read
+    as ``teacher_weights`` reads it.
+    """
+    import numpy as np
+    import onnx
+
+    from training.distill import _WEIGHT_NODE, teacher_weights
+    from training.rebuild_fp32 import _FUSED_QKV, dequantized_initializers
+
+    model = onnx.load(str(onnx_path))
+    if not any(node.op_type == "QAttention" for node in model.graph.node):
+        return teacher_weights(onnx_path)
+    values = dequantized_initializers(model)
+    state = {name: value.astype(np.float32) for name, value in values.items()
+             if name.startswith(("bert.", "classifier."))}
+    for name, value in values.items():
+        match = _FUSED_QKV.fullmatch(name)
+        if not match:
+            continue
+        layer, kind = int(match.group(1)), match.group(2)
+        for part, piece in zip(("query", "key", "value"), np.split(value, 3, axis=-1),
+                               strict=True):
+            key = f"bert.encoder.layer.{layer}.attention.self.{part}.{kind}"
+            state[key] = np.ascontiguousarray((piece if kind == "bias" else piece.T)
+                                              .astype(np.float32))
+    for node in model.graph.node:
+        match = _WEIGHT_NODE.match(node.name)
+        if not match or node.op_type not in ("MatMul", "MatMulInteger"):
+            continue
+        weight = node.input[1].removesuffix("_quantized")
+        if weight in values:
+            prefix = match.group(1).replace("/", ".")
+            state[f"{prefix}.weight"] = np.ascontiguousarray(values[weight].T.astype(np.float32))
+    return state
+
+
+def teacher(bundle: Path, config: Path):
+    """``bundle`` (fused or not) as an fp32 ``BertForTokenClassification`` (eval mode), as
+    ``training.distill.build_teacher`` builds an unfused one."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    labels = {int(k): v for k, v in manifest["extra"]["id2label"].items()}
+    cfg = BertConfig.from_json_file(str(config))
+    cfg.num_labels = len(labels)
+    cfg.id2label, cfg.label2id = labels, {v: k for k, v in labels.items()}
+    cfg.architectures = ["BertForTokenClassification"]
+    model = BertForTokenClassification(cfg)
+    weights = {k: torch.from_numpy(v)
+               for k, v in bundle_weights(bundle / manifest["model_file"]).items()}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise RuntimeError(f"the bundle's weights do not fit: missing {missing}, "
+                           f"extra {unexpected}")
+    return model.eval()
+
+
 def checkpoint(bundle: Path, minilm: Path, out: Path) -> Path:
     """The bundle's weights as a Hugging Face checkpoint folder (fp32)."""
-    from training.distill import build_teacher
-
-    model = build_teacher(bundle, minilm / "config.json")
+    model = teacher(bundle, minilm / "config.json")
     model.save_pretrained(out)
     for name in TOKENIZER_FILES:
         shutil.copyfile(minilm / name, out / name)

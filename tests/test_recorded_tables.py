@@ -4,7 +4,8 @@ Each table in ``docs/*.md`` and the README carries a marker on the line above it
 
 * ``<!-- results: speed.json quality.json -->``: a table of measurements. Every number in its
   rows must be, at the table's own precision, a number of those files under ``docs/results/``
-  (or a percentage of a recorded fraction, seconds as milliseconds or the reverse, or millions).
+  (of a ``.txt`` result, a number in its text), or a percentage of a recorded fraction, or
+  seconds as milliseconds or the reverse, or millions.
   Derived figures (ratios, differences) must be recorded too: a number computed by hand from
   two results would match some pair of numbers of a large file by chance.
 * ``<!-- not a measurement -->``: options, file layouts, placeholders, commands.
@@ -73,8 +74,12 @@ def cell_numbers(rows: list[str]) -> list[tuple[str, Decimal, int, bool]]:
 
 
 def result_numbers(name: str) -> list[Decimal]:
+    """Every number of a result: a JSON file's values, or a text report's numbers."""
     path = (BUNDLES if name.startswith("models/") else RESULTS) / name.removeprefix("models/")
-    return _leaves(json.loads(path.read_text(encoding="utf-8")))
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".txt":
+        return [Decimal(n) for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?", text)]
+    return _leaves(json.loads(text))
 
 
 def unrecorded(marker: str, rows: list[str]) -> list[str]:
