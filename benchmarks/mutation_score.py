@@ -5,8 +5,8 @@
 
 Runs ``mutmut run --max-children N PATTERN ...`` from the repository root (configuration in
 ``pyproject.toml``, ``[tool.mutmut]``), times it, then counts mutmut's verdicts per module from
-its records under ``mutants/``. A module's score is killed (timeouts included) over the mutants
-checked; "no tests" mutants (no selected test runs the function) count against it. The
+its records under ``mutants/``. A module's score is killed (timeouts and crashes included) over
+the mutants checked; "no tests" mutants (no selected test runs the function) count against it. The
 survivors are listed by name, for docs/TESTING.md to classify as equivalent or as known gaps.
 """
 
@@ -24,9 +24,11 @@ from typing import Any
 
 from benchmarks.common import REPO, machine, write_json
 
-# mutmut's exit codes (mutmut.stats.status_by_exit_code)
-KILLED = {1, 3, 24, -24, 36, 152, 255}
+# mutmut's exit codes (mutmut.stats.status_by_exit_code); a test process killed by a signal
+# (SIGABRT from onnxruntime given a broken option, a segfault) failed where anyone would see it
 TIMEOUT = {24, -24, 36, 152, 255}
+CRASHED = {-6, -9, -11}
+KILLED = {1, 3} | TIMEOUT | CRASHED
 SURVIVED = {0}
 NO_TESTS = {5, 33}
 
@@ -58,6 +60,7 @@ def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
         elif code in KILLED:
             counts["killed"] += 1
             counts["timeouts"] += code in TIMEOUT
+            counts["crashed"] += code in CRASHED
         elif code in SURVIVED:
             counts["survived"] += 1
             survivors.append(name)
@@ -69,8 +72,9 @@ def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
     modules = {}
     for module, counts in sorted(per_module.items()):
         checked = counts["mutants"] - counts["not_checked"]
-        modules[module] = {**{k: counts[k] for k in ("mutants", "killed", "timeouts", "survived",
-                                                     "no_tests", "not_checked", "other")},
+        modules[module] = {**{k: counts[k] for k in ("mutants", "killed", "timeouts", "crashed",
+                                                     "survived", "no_tests", "not_checked",
+                                                     "other")},
                            "score": counts["killed"] / checked if checked else None}
     total = Counter()
     for row in modules.values():
