@@ -229,3 +229,12 @@ def test_a_manifest_reads_back_as_the_json_it_was_written_as(name: str) -> None:
     assert manifest.to_json() == written
     assert ("question_aware" in written) is (name == "default")
     assert type(manifest).from_json(manifest.to_json()) == manifest
+
+
+def test_a_bundle_hands_out_only_the_files_its_manifest_lists(bundle: Path) -> None:
+    loaded = load_bundle(bundle, kind="token-classifier")
+    assert loaded.file("tokenizer.json") == (bundle / "tokenizer.json").resolve()
+    (bundle / "notes.txt").write_text("not listed")
+    for name in ("notes.txt", "../manifest.json"):
+        with pytest.raises(MissingFileError, match=f"{name!r} is not listed in the bundle"):
+            loaded.file(name)
