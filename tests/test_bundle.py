@@ -238,3 +238,51 @@ def test_a_bundle_hands_out_only_the_files_its_manifest_lists(bundle: Path) -> N
     for name in ("notes.txt", "../manifest.json"):
         with pytest.raises(MissingFileError, match=f"{name!r} is not listed in the bundle"):
             loaded.file(name)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"input_format": "triple"}, "input_format",
+         "unknown input_format 'triple'; expected one of ('single', 'question-pair')"),
+        ({"question_aware": True}, "question_aware",
+         "question_aware must be true exactly when input_format is 'question-pair' "
+         "(got True with 'single')"),
+        ({"question_aware": "yes", "input_format": "question-pair"}, "question_aware",
+         "(got 'yes' with 'question-pair')"),
+        ({"input_format": "question-pair"}, "question_aware", "(got False with 'question-pair')"),
+        ({"input_format": "question-pair", "question_aware": True, "max_question_tokens": 65},
+         "max_question_tokens", "between 1 and max_seq_len / 2, got 65"),
+        ({"input_format": "question-pair", "question_aware": True, "max_question_tokens": 0},
+         "max_question_tokens", "got 0"),
+    ],
+)
+def test_a_bad_question_format_says_what_is_wrong(
+    bundle: Path, changes: dict[str, object], field: str, message: str
+) -> None:
+    _edit_manifest(bundle, max_seq_len=128, **changes)
+    with pytest.raises(ManifestError) as caught:
+        load_bundle(bundle)
+    assert caught.value.field == field
+    assert message in str(caught.value)
+
+
+def test_a_question_pair_manifest_loads_with_its_question_length(bundle: Path) -> None:
+    _edit_manifest(bundle, max_seq_len=128, input_format="question-pair", question_aware=True,
+                   max_question_tokens=64)
+    manifest = load_bundle(bundle).manifest
+    assert (manifest.question_aware, manifest.input_format, manifest.max_question_tokens) == (
+        True, "question-pair", 64)
+
+
+def test_errors_on_broken_bundles_name_the_path_and_the_file(bundle: Path,
+                                                             tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(BundleNotFoundError) as caught:
+        load_bundle(tmp_path / "plain")
+    assert str(caught.value) == f"{tmp_path / 'plain'} is not a directory, so it is not a bundle"
+    (bundle / "tokenizer.json").unlink()
+    with pytest.raises(MissingFileError) as missing:
+        load_bundle(bundle)
+    assert str(missing.value) == (f"bundle {bundle} lacks 'tokenizer.json', listed in its "
+                                  "manifest")
