@@ -286,3 +286,20 @@ def test_errors_on_broken_bundles_name_the_path_and_the_file(bundle: Path,
         load_bundle(bundle)
     assert str(missing.value) == (f"bundle {bundle} lacks 'tokenizer.json', listed in its "
                                   "manifest")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "error", "message"),
+    [
+        ([1, 2], ManifestError, "manifest.json must hold a JSON object"),
+        ({"format_version": True}, UnsupportedFormatError, "True"),
+        ({"format_version": 1, "kind": "token-classifier", "model_file": "model.onnx"},
+         ManifestError, "model_format, tokenizer_file, files"),
+    ],
+)
+def test_a_manifest_that_is_not_one_says_why(bundle: Path, manifest: object, error: type,
+                                             message: str) -> None:
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(error) as caught:
+        load_bundle(bundle)
+    assert message in str(caught.value)
