@@ -69,26 +69,11 @@ def bundle_weights(onnx_path: Path) -> dict:
 
 
 def teacher(bundle: Path, config: Path):
-    """``bundle`` (fused or not) as an fp32 ``BertForTokenClassification`` (eval mode), as
-    ``training.distill.build_teacher`` builds an unfused one."""
-    import torch
-    from transformers import BertConfig, BertForTokenClassification
+    """``bundle`` (fused or not) as an fp32 ``BertForTokenClassification`` (eval mode):
+    ``training.distill.build_teacher`` reading the weights with :func:`bundle_weights`."""
+    from training.distill import build_teacher
 
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    labels = {int(k): v for k, v in manifest["extra"]["id2label"].items()}
-    cfg = BertConfig.from_json_file(str(config))
-    cfg.num_labels = len(labels)
-    cfg.id2label, cfg.label2id = labels, {v: k for k, v in labels.items()}
-    cfg.architectures = ["BertForTokenClassification"]
-    model = BertForTokenClassification(cfg)
-    weights = {k: torch.from_numpy(v)
-               for k, v in bundle_weights(bundle / manifest["model_file"]).items()}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if not k.endswith("position_ids")]
-    if missing or unexpected:
-        raise RuntimeError(f"the bundle's weights do not fit: missing {missing}, "
-                           f"extra {unexpected}")
-    return model.eval()
+    return build_teacher(bundle, config, read_weights=bundle_weights)
 
 
 def checkpoint(bundle: Path, minilm: Path, out: Path) -> Path:

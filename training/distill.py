@@ -65,9 +65,10 @@ def teacher_weights(onnx_path: Path) -> dict[str, np.ndarray]:
     return state
 
 
-def build_teacher(bundle: Path, config: Path):
+def build_teacher(bundle: Path, config: Path, read_weights=None):
     """An unfused bundle (the default's rebuilt fp32 graph, or an unfused INT8 bundle) as an
-    fp32 ``BertForTokenClassification`` (eval mode)."""
+    fp32 ``BertForTokenClassification`` (eval mode). ``read_weights(model_path)`` gives the
+    state dict as numpy arrays (default: :func:`teacher_weights`)."""
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
@@ -78,8 +79,9 @@ def build_teacher(bundle: Path, config: Path):
     cfg.id2label, cfg.label2id = labels, {v: k for k, v in labels.items()}
     cfg.architectures = ["BertForTokenClassification"]
     model = BertForTokenClassification(cfg)
+    read_weights = read_weights or teacher_weights
     weights = {k: torch.from_numpy(v) for k, v in
-               teacher_weights(bundle / manifest["model_file"]).items()}
+               read_weights(bundle / manifest["model_file"]).items()}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
