@@ -34,6 +34,15 @@ def tiny_bert_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_bert_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Hugging Face checkpoint ``tiny_bert_bundle`` was exported from."""
+    pytest.importorskip("torch")
+    from tests.toolchain_models import cached_checkpoint
+
+    return cached_checkpoint("bert", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def compressor(request: pytest.FixtureRequest):
     """The compressor of the cascade and proxy tests: the shipped default model when present,
     else the tiny random BERT bundle (modules that test one bundle override this)."""

@@ -30,13 +30,14 @@ QUESTION = "what did the farmer sell at the market"
 
 
 @pytest.fixture(scope="module")
-def question_bundle(tiny_bert_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def question_bundle(tiny_bert_checkpoint: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT checkpoint exported as a question-aware bundle (its config says so)."""
     from edge_lingua_export.classifier import export_classifier
 
     root = tmp_path_factory.mktemp("question-bert")
     src = root / "hf"
-    shutil.copytree(tiny_bert_bundle.parent / "hf", src)
+    shutil.copytree(tiny_bert_checkpoint, src)
     config = json.loads((src / "config.json").read_text())
     config["edge_lingua_max_question_tokens"] = MAX_QUESTION
     (src / "config.json").write_text(json.dumps(config))

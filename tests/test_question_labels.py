@@ -78,7 +78,8 @@ def test_with_a_question_evidence_outranks_the_rest(words, weight: float) -> Non
         assert asked[levels > 0].min() >= asked[levels == 0.0].max()
 
 
-def test_support_rows_and_targets_end_to_end(tiny_bert_bundle: Path, tmp_path: Path) -> None:
+def test_support_rows_and_targets_end_to_end(tiny_bert_bundle: Path, tiny_bert_checkpoint: Path,
+                                            tmp_path: Path) -> None:
     """Rows from the text, targets from the model's weights: without a question the target is
     the model's own pooled keep probability, with one the evidence mix."""
     pytest.importorskip("torch")
@@ -86,7 +87,7 @@ def test_support_rows_and_targets_end_to_end(tiny_bert_bundle: Path, tmp_path: P
 
     from training.checkpoint import save_shards
 
-    hf = tiny_bert_bundle.parent / "hf"
+    hf = tiny_bert_checkpoint
     model = BertForTokenClassification.from_pretrained(hf)
     weights = tmp_path / "weights"
     save_shards({k: v.detach().numpy() for k, v in model.state_dict().items()}, weights)
