@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds = None
     if not args.no_run:
         started = time.perf_counter()
-        subprocess.run(["mutmut", "run", "--max-children", str(args.max_children),
-                        *args.patterns], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children",
+                        str(args.max_children), *args.patterns],
+                       cwd=REPO, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
     mutmut = subprocess.run([sys.executable, "-m", "pip", "show", "mutmut"], capture_output=True,
                             text=True).stdout

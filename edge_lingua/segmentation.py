@@ -146,14 +146,22 @@ def split_units(
     )
 
 
+# a backslash escape as JSON, Python and C write it: \\uXXXX, \\UXXXXXXXX, \\xXX or one character
+_ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|.)", re.DOTALL)
+
+
 def _glue_escapes(text: str, spans: list[tuple[int, int]], kinds: list[str],
                   protected: list[bool], regions: list[int]) -> None:
-    """Merge a unit ending in a backslash with the unit right after it (same region), so an
-    escape such as ``\\n`` or ``\\u00e9`` is never cut in two."""
-    index = 0
+    """Merge adjacent units (same region) that an escape such as ``\\n`` or ``\\u00e9`` runs
+    across, so that no escape is cut in two."""
+    escapes = [(m.start(), m.end()) for m in _ESCAPE.finditer(text)]
+    index = escape = 0
     while index + 1 < len(spans):
         (start, end), (next_start, next_end) = spans[index], spans[index + 1]
-        if text[end - 1] == "\\" and next_start == end and regions[index] == regions[index + 1]:
+        while escape < len(escapes) and escapes[escape][1] <= end:
+            escape += 1
+        crossing = escape < len(escapes) and escapes[escape][0] < end
+        if crossing and next_start == end and regions[index] == regions[index + 1]:
             spans[index] = (start, next_end)
             if kinds[index] == SYMBOL:
                 kinds[index] = kinds[index + 1]

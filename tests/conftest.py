@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.abc
 import importlib.util
 import os
 import sys
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -118,3 +120,13 @@ if os.environ.get("MUTANT_UNDER_TEST"):
     # mutmut runs a test session per mutant: export the test models once, for all of them
     # (export/ is not mutated, so an export is the same under every mutant)
     os.environ.setdefault("EDGE_LINGUA_TEST_CACHE", str(Path.cwd() / ".test-models"))
+    # every mutant meets the same hypothesis examples, and a clean run cannot fail by chance
+    hypothesis.settings.register_profile("mutmut", derandomize=True)
+    hypothesis.settings.load_profile("mutmut")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under mutmut every mutant's session is a fork of one that collected the tests: freeze
+    what that one holds, so the garbage collector of each fork does not walk (and copy) it."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        gc.freeze()

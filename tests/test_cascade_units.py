@@ -242,6 +242,77 @@ def test_ledger_records_routes_costs_and_summarises(tmp_path):
     assert text.splitlines()[-1].split()[:2] == ["total", "6"]
 
 
+def _row(route, original, sent, saved, completion, latency, cost, baseline, error=None):
+    return {"route": route, "original_tokens": original, "sent_tokens": sent,
+            "saved_tokens": saved, "completion_tokens": completion, "latency_s": latency,
+            "cost_usd": cost, "baseline_cost_usd": baseline, "error": error}
+
+
+def test_summary_figures_are_the_hand_computed_ones():
+    rows = [_row("remote", 1000, 400, 600, 50, 0.5, 0.0005, 0.0011),
+            _row("local", 300, 0, 300, 20, 0.2, None, None),
+            _row("remote", 900, 0, 0, 0, 2.0, 0.0, 0.0, error="unavailable")]
+    summary = summarise(rows)
+    assert summary["total"] == {
+        "requests": 3, "errors": 1, "original_tokens": 2200, "sent_tokens": 400,
+        "saved_tokens": 900, "saved_pct": 40.91, "completion_tokens": 70,
+        # nearest rank of [0.2, 0.5, 2.0]: p50 the 2nd, p95 the 3rd
+        "latency_p50_s": 0.5, "latency_p95_s": 2.0,
+        "cost_usd": 0.0005, "baseline_cost_usd": 0.0011}
+    assert list(summary["routes"]) == ["local", "remote"]  # in ROUTES order, not row order
+    assert summary["routes"]["local"] == {
+        "requests": 1, "errors": 0, "original_tokens": 300, "sent_tokens": 0,
+        "saved_tokens": 300, "saved_pct": 100.0, "completion_tokens": 20,
+        "latency_p50_s": 0.2, "latency_p95_s": 0.2, "cost_usd": None, "baseline_cost_usd": None}
+    assert summary["routes"]["remote"]["saved_pct"] == 31.58
+    assert summary["routes"]["remote"]["errors"] == 1
+    assert format_summary(summary).splitlines() == [
+        "route   requests  errors  original  sent  saved  saved%  p50 s  p95 s    cost $  "
+        "baseline $",
+        "local          1       0       300     0    300   100.0  0.200  0.200         -  "
+        "         -",
+        "remote         2       1      1900   400    600    31.6  0.500  2.000  0.000500  "
+        "  0.001100",
+        "total          3       1      2200   400    900    40.9  0.500  2.000  0.000500  "
+        "  0.001100",
+    ]
+
+
+def test_summary_percentiles_and_rounding():
+    rows = [_row("proxy", 10, 5, 5, 1, latency, 0.1234567, 0.2345678)
+            for latency in (0.4, 0.123456, 0.3, 0.2)]
+    total = summarise(rows)["total"]
+    assert total["latency_p50_s"] == 0.2 and total["latency_p95_s"] == 0.4
+    assert summarise(rows[1:2])["total"]["latency_p50_s"] == 0.1235
+    assert total["cost_usd"] == 0.493827 and total["baseline_cost_usd"] == 0.938271
+    empty = summarise([])
+    assert empty == {"total": {
+        "requests": 0, "errors": 0, "original_tokens": 0, "sent_tokens": 0, "saved_tokens": 0,
+        "saved_pct": 0.0, "completion_tokens": 0, "latency_p50_s": None, "latency_p95_s": None,
+        "cost_usd": None, "baseline_cost_usd": None}, "routes": {}}
+
+
+def test_price_table_reads_a_file_and_names_what_is_wrong(tmp_path):
+    good = tmp_path / "prices.json"
+    good.write_text(json.dumps({"m": {"input_per_mtok": "0.5", "output_per_mtok": 2}}),
+                    encoding="utf-8")
+    price = PriceTable.load(good).price("m")
+    assert (price.input_per_mtok, price.output_per_mtok) == (0.5, 2.0)
+    assert price.cost(2_000_000, 250_000) == pytest.approx(1.5)
+    assert PriceTable.load(good).price("other") is None and PriceTable().price(None) is None
+    assert PriceTable.from_json({3: {"input_per_mtok": 1, "output_per_mtok": 1}}).price("3")
+    with pytest.raises(InvalidArgumentError, match="JSON object of model -> prices"):
+        PriceTable.from_json([1, 2])
+    with pytest.raises(InvalidArgumentError, match="price of 'm' needs numeric input_per_mtok"):
+        PriceTable.from_json({"m": {"input_per_mtok": 1}})
+    with pytest.raises(InvalidArgumentError, match="price of 'm' needs numeric"):
+        PriceTable.from_json({"m": None})
+    with pytest.raises(InvalidArgumentError, match="price of 'm' is negative"):
+        PriceTable.from_json({"m": {"input_per_mtok": 0, "output_per_mtok": -0.5}})
+    with pytest.raises(InvalidArgumentError, match=r"cannot read price table .*missing\.json"):
+        PriceTable.load(tmp_path / "missing.json")
+
+
 def test_ledger_command_prints_summary_and_json(tmp_path):
     db = tmp_path / "ledger.sqlite"
     ledger = Ledger(db)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge_lingua.atoms import DEFAULT_PROTECT, find_atoms, make_protection, scan_atoms
@@ -162,6 +162,26 @@ def test_protect_takes_categories_and_regexes() -> None:
         make_protection([3])  # type: ignore[list-item]
 
 
+ESCAPES = st.sampled_from(["\\n", "\\t", "\\\\", '\\"', "\\u000f", "\\u00e9", "\\U0001F600",
+                           "\\x41", "\\/"])
+ESCAPED_TEXT = st.lists(st.one_of(ESCAPES, st.text("aAfz09 _-.:[]{}\"", max_size=4)),
+                        max_size=12).map("".join)
+
+
+@SETTINGS
+@given(text=ESCAPED_TEXT)
+@example(text="\\u000fA")  # an identifier atom ("fA") starts inside the escape
+@example(text="\\\\n")  # an escaped backslash, then a plain "n"
+def test_no_escape_is_cut_between_units(text: str) -> None:
+    units = split_units(text)
+    ends = set(units.spans[:, 1].tolist())
+    for match in re.finditer(r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|.)", text,
+                             re.DOTALL):
+        inside = set(range(match.start() + 1, match.end()))
+        assert not inside & ends, f"{match.group()!r} of {text!r} is cut: {units.words()}"
+    assert split_units("\\\\n").words() == ["\\\\", "n"]
+
+
 def test_protected_atoms_are_outside_the_budget_forced_words_inside(tiny: Compressor) -> None:
     text = "alpha beta gamma delta https://example.com/a/b/c epsilon zeta eta theta iota kappa."
     result = tiny.compress(text, rate=0.3, structure="text")
@@ -233,6 +253,7 @@ def _skeleton(value: object) -> object:
 
 
 @SETTINGS
+@example(obj={"": ["\x0fA"]}, rate=0.75)
 @given(obj=st.dictionaries(st.text(max_size=10), JSON_VALUES, min_size=1, max_size=5),
        rate=st.floats(0.2, 1.0))
 def test_compress_json_is_valid_json_with_the_same_skeleton(

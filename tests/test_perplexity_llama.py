@@ -120,15 +120,10 @@ def test_gguf_bundle_from_the_exporter_matches_onnx(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     pytest.importorskip("torch")
-    from edge_lingua_export.causal_lm import export_causal_lm
-    from tests.toolchain_models import build_gpt2
+    from tests.toolchain_models import cached_bundle, cached_gguf_gpt2
 
-    root = tmp_path_factory.mktemp("gpt2-gguf")
-    src = build_gpt2(root / "hf")
-    export_causal_lm(src, root / "onnx", fmt="onnx")
-    export_causal_lm(src, root / "gguf", fmt="gguf", gguf_type="f16")
-    onnx = PerplexityCompressor.load(root / "onnx", threads=1)
-    gguf = PerplexityCompressor.load(root / "gguf", threads=1, n_ctx=128)
+    onnx = PerplexityCompressor.load(cached_bundle("gpt2", tmp_path_factory), threads=1)
+    gguf = PerplexityCompressor.load(cached_gguf_gpt2(tmp_path_factory), threads=1, n_ctx=128)
     text = paragraphs(1, seed=22)[0]
     ids = onnx.scorer.encode(text).ids[:90]
     assert gguf.scorer.encode(text).ids[:90].tolist() == ids.tolist()

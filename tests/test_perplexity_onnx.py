@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from edge_lingua.bundle import load_bundle
-from edge_lingua.errors import EmptyInputError, InvalidArgumentError, WrongBundleKindError
+from edge_lingua.errors import (
+    BundleError,
+    EmptyInputError,
+    InvalidArgumentError,
+    WrongBundleKindError,
+)
 from edge_lingua.perplexity import PerplexityCompressor
 from edge_lingua.perplexity.onnx_scorer import OnnxCausalLMScorer
 from edge_lingua.providers import SessionConfig
@@ -30,13 +35,10 @@ METHODS = ("perplexity", "self-information", "longllmlingua")
 def gpt2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(HF checkpoint, ONNX causal-lm bundle) of a tiny random GPT-2."""
     pytest.importorskip("torch")
-    from edge_lingua_export.causal_lm import export_causal_lm
-    from tests.toolchain_models import build_gpt2
+    from tests.toolchain_models import cached_bundle, cached_checkpoint
 
-    root = tmp_path_factory.mktemp("tiny-gpt2")
-    src = build_gpt2(root / "hf")
-    export_causal_lm(src, root / "bundle", fmt="onnx")
-    return src, root / "bundle"
+    return (cached_checkpoint("gpt2", tmp_path_factory),
+            cached_bundle("gpt2", tmp_path_factory))
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,25 @@ def test_bad_input_raises_typed_errors(
 def test_a_classifier_bundle_is_refused(tiny_bert_bundle: Path) -> None:
     with pytest.raises(WrongBundleKindError):
         PerplexityCompressor.load(tiny_bert_bundle)
+
+
+def test_load_compressor_opens_what_the_bundle_holds(
+    gpt2: tuple[Path, Path], tiny_bert_bundle: Path, tmp_path: Path
+) -> None:
+    from edge_lingua.compressor import Compressor, load_compressor
+
+    assert isinstance(load_compressor(gpt2[1], threads=1), PerplexityCompressor)
+    # a classifier has no context size: the option is dropped, not refused
+    assert isinstance(load_compressor(tiny_bert_bundle, threads=1, n_ctx=10), Compressor)
+    assert isinstance(load_compressor(threads=1), Compressor)  # no bundle: the shipped model
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_bytes(b"not a gguf file")
+    with pytest.raises(BundleError, match=r"llama\.cpp could not load"):
+        load_compressor(not_gguf, n_ctx=128)
+    with pytest.raises(InvalidArgumentError, match="n_ctx must be"):  # passed on to llama.cpp
+        load_compressor(not_gguf, n_ctx=10)
+    with pytest.raises(InvalidArgumentError, match="n_ctx must be"):
+        load_compressor(str(not_gguf), n_ctx=10)
 
 
 def test_cli_compress_with_a_perplexity_method(

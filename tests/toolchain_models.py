@@ -354,6 +354,23 @@ def cached_bundle(arch: str, factory) -> Path:
     return _build_once(_cache_dir(factory) / f"toolchain-bundle-{arch}", build)
 
 
+def cached_build(name: str, factory, build) -> Path:
+    """``build(folder)`` once per session (or once for all sessions sharing
+    ``EDGE_LINGUA_TEST_CACHE``), kept under ``name``."""
+    return _build_once(_cache_dir(factory) / name, build)
+
+
+def cached_gguf_gpt2(factory) -> Path:
+    """The tiny GPT-2 exported as an f16 GGUF bundle, once per session."""
+
+    def build(folder: Path) -> None:
+        from edge_lingua_export.causal_lm import export_causal_lm
+
+        export_causal_lm(cached_checkpoint("gpt2", factory), folder, fmt="gguf", gguf_type="f16")
+
+    return cached_build("toolchain-gguf-gpt2", factory, build)
+
+
 def rewrite_checksums(bundle: Path) -> None:
     """Recompute every listed file's sha256 after a test changed the files on purpose."""
     from edge_lingua.bundle import sha256_file

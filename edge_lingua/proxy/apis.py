@@ -134,10 +134,15 @@ def _messages_slots(body: dict[str, Any], scope: str) -> list[_Slot]:
     return slots
 
 
-def _slotted(find: Callable[[dict[str, Any], str], list[_Slot]]) -> Callable[..., PreparedRequest]:
-    def compress(body: dict[str, Any], compressor: PromptCompressor | None, count: TokenCounter,
-                 scope: str, **budget: Any) -> PreparedRequest:
-        slots = find(body, scope)
+@dataclass(frozen=True)
+class _SlottedCompression:
+    """Compression of a request shape whose texts sit in slots found by ``find``."""
+
+    find: Callable[[dict[str, Any], str], list[_Slot]]
+
+    def __call__(self, body: dict[str, Any], compressor: PromptCompressor | None,
+                 count: TokenCounter, scope: str, **budget: Any) -> PreparedRequest:
+        slots = self.find(body, scope)
         if not slots:
             return PreparedRequest([], 0, 0, 0.0, None)
         messages = [{"role": s.role, "content": s.holder[s.key], COMPRESS_KEY: s.compress,
@@ -147,9 +152,8 @@ def _slotted(find: Callable[[dict[str, Any], str], list[_Slot]]) -> Callable[...
             slot.holder[slot.key] = message["content"]
         return prepared
 
-    return compress
-
 
 CHAT = Api("chat", "/chat/completions", validation.chat, _chat)
-RESPONSES = Api("responses", "/responses", validation.responses, _slotted(_responses_slots))
-MESSAGES = Api("messages", "/messages", validation.messages, _slotted(_messages_slots))
+RESPONSES = Api("responses", "/responses", validation.responses,
+                _SlottedCompression(_responses_slots))
+MESSAGES = Api("messages", "/messages", validation.messages, _SlottedCompression(_messages_slots))
