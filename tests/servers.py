@@ -242,22 +242,7 @@ class _FaultHandler(BaseHTTPRequestHandler):
         with state.lock:
             state.received.append(Received(self.path, dict(self.headers), body, time.monotonic()))
             action = state.script.popleft() if state.script else state.default
-        if action.kind == "drop":
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if action.kind == "delay":
-            time.sleep(action.seconds)
-        if action.kind == "status":
-            data = json.dumps({"error": {"message": f"injected {action.status}"}}).encode()
-            self.send_response(action.status)
-            if action.retry_after is not None:
-                self.send_header("Retry-After", action.retry_after)
-            self._send_body(data, "application/json")
-            return
-        if action.kind == "garbage":
-            self.send_response(200)
-            self._send_body(b'{"choices": [{"message": {"content": "trunc', "application/json")
+        if self._fail(action):
             return
         if action.kind == "raw":
             self.send_response(200)
@@ -286,11 +271,35 @@ class _FaultHandler(BaseHTTPRequestHandler):
         self._send_body(json.dumps(answer).encode(), "application/json")
 
     def do_GET(self) -> None:
-        with self.server.state.lock:
-            self.server.state.received.append(
-                Received(self.path, dict(self.headers), {}, time.monotonic()))
+        state = self.server.state
+        with state.lock:
+            state.received.append(Received(self.path, dict(self.headers), {}, time.monotonic()))
+            action = state.script.popleft() if state.script else state.default
+        if self._fail(action):
+            return
         self.send_response(200)
         self._send_body(json.dumps(MODELS).encode(), "application/json")
+
+    def _fail(self, action: Action) -> bool:
+        """Carry out the failing part of ``action`` (a delay first); whether it answered."""
+        if action.kind == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if action.kind == "delay":
+            time.sleep(action.seconds)
+        if action.kind == "status":
+            data = json.dumps({"error": {"message": f"injected {action.status}"}}).encode()
+            self.send_response(action.status)
+            if action.retry_after is not None:
+                self.send_header("Retry-After", action.retry_after)
+            self._send_body(data, "application/json")
+            return True
+        if action.kind == "garbage":
+            self.send_response(200)
+            self._send_body(b'{"choices": [{"message": {"content": "trunc', "application/json")
+            return True
+        return False
 
     def _send_body(self, data: bytes, content_type: str) -> None:
         self.send_header("Content-Type", content_type)

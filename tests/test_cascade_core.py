@@ -173,3 +173,22 @@ def test_bad_arguments_are_rejected(fault, compressor):
     with pytest.raises(InvalidArgumentError):
         Policy(min_confidence=0.5)
     assert fault.received == []
+
+
+def test_a_failed_escalation_is_recorded_like_the_request_it_was(fault, compressor, tmp_path):
+    fault.script(OK, default=DROP)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    cascade = Cascade(remote=remote(fault), compressor=compressor, ledger=ledger,
+                      redactor=Redactor(), policy=Policy(rate=0.5))
+    ask = {"messages": question(email=" Write to ann.lee@corp.example."),
+           "user": "bob@corp.example", "metadata": {"phone": "+1 415 555 0132"}}
+    cascade.ask(**ask)
+    with pytest.raises(RemoteUnavailableError) as info:
+        cascade.ask(**ask)
+    sent, failed = ledger.rows()
+    # one e-mail address in the messages, one in ``user`` and a phone number in ``metadata``
+    assert sent["redactions"] == failed["redactions"] == 3
+    assert failed["route"] == "remote" and failed["error"] == str(info.value)
+    assert failed["original_tokens"] == sent["original_tokens"] > sent["sent_tokens"] > 0
+    assert (failed["sent_tokens"], failed["completion_tokens"], failed["saved_tokens"]) == (0, 0, 0)
+    assert 0 < failed["compress_s"] < failed["latency_s"]

@@ -17,7 +17,7 @@ from edge_lingua.errors import (
     RemoteRequestError,
     RemoteUnavailableError,
 )
-from tests.servers import DROP, GARBAGE, OK, Action, FaultServer, delay, status
+from tests.servers import DROP, GARBAGE, MODELS, OK, Action, FaultServer, delay, status
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -172,3 +172,18 @@ def test_unreachable_port_is_unavailable():
 def test_bad_base_urls_are_rejected(url):
     with pytest.raises(InvalidArgumentError):
         RemoteClient(url)
+
+
+def test_get_retries_transient_failures_and_counts_the_attempts(fault):
+    fault.script(status(503), DROP)
+    reply = client(fault).get("/models")
+    assert (reply.status, reply.attempts, reply.body) == (200, 3, MODELS)
+    assert [r.path for r in fault.received] == ["/v1/models"] * 3
+    assert all(r.headers["Authorization"] == f"Bearer {KEY}" for r in fault.received)
+
+
+def test_get_client_errors_are_not_retried(fault):
+    fault.script(status(404))
+    with pytest.raises(RemoteRequestError) as info:
+        client(fault).get("/models")
+    assert info.value.status == 404 and len(fault.received) == 1

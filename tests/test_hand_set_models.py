@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 
 from edge_lingua.compressor import Compressor
-from edge_lingua.errors import ChecksumMismatchError, InferenceError
+from edge_lingua.errors import ChecksumMismatchError, InferenceError, ManifestError
 from edge_lingua.perplexity import PerplexityCompressor
 from tests.controlled_models import (
     lookup_classifier,
@@ -309,3 +309,59 @@ def test_self_information_keeps_the_most_informative_phrase(
     assert best == "the zebra sat"
     result = unigram.compress(SENTENCE, rate=0.3, method="self-information")
     assert result.compressed_prompt.split() == best.split()
+
+
+# mean keep probability per context: 0.3 ("lay" 0.9 among three "day" 0.1), 0.8, 0.7, 0.6
+FILTERED = ["lay day day day", "every every every every", "she she she she",
+            "three three three three"]
+
+
+@pytest.mark.parametrize(("budget", "expected"), [
+    # level (rate + 1) / 2 = 0.75: threshold = 25th percentile of [.3 .6 .7 .8] = 0.525, so the
+    # first context goes; the word cut then keeps rate x the 12 tokens left, best first
+    ({"rate": 0.5}, ["", "every every every every", "she she", ""]),
+    # level 0.95: threshold 0.345, the first context still goes; 10 of 12 tokens kept
+    ({"rate": 0.9}, ["", "every every every every", "she she she she", "three three"]),
+    # level 2 x 6 / 16 = 0.75, as for rate 0.5; 6 tokens
+    ({"target_token": 6}, ["", "every every every every", "she she", ""]),
+    # level 2 x 8 / 16 = 1: the threshold is the lowest context's score, and it stays
+    ({"target_token": 8}, ["lay", "every every every every", "she she she", ""]),
+])
+def test_context_level_filter_drops_the_contexts_ranked_lowest(
+    compressor: Compressor, budget: dict, expected: list[str]
+) -> None:
+    filtered = compressor.compress(FILTERED, use_context_level_filter=True, **budget)
+    assert filtered.compressed_contexts == expected
+    # without the filter "lay" (0.9) is the best word of all and is kept
+    assert compressor.compress(FILTERED, **budget).compressed_contexts[0].startswith("lay")
+
+
+def _rename_graph_input(bundle: Path, old: str, new: str | None) -> None:
+    """Rename an input of the bundle's graph (``new`` None: remove it, when no node reads it)."""
+    import onnx
+
+    from tests.toolchain_models import rewrite_checksums
+
+    model = onnx.load(str(bundle / "model.onnx"))
+    for value in list(model.graph.input):
+        if value.name == old:
+            if new is None:
+                model.graph.input.remove(value)
+            else:
+                value.name = new
+    for node in model.graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+    onnx.save(model, str(bundle / "model.onnx"))
+    rewrite_checksums(bundle)
+
+
+def test_a_causal_graph_without_its_inputs_is_a_manifest_error(tmp_path: Path) -> None:
+    no_mask = unigram_causal_lm(tmp_path / "no-mask", UNIGRAM)
+    _rename_graph_input(no_mask, "attention_mask", None)
+    with pytest.raises(ManifestError, match="the causal-LM graph has no 'attention_mask' input"):
+        PerplexityCompressor.load(no_mask)
+    no_cache = unigram_causal_lm(tmp_path / "no-cache", UNIGRAM)
+    for kind in ("key", "value"):
+        _rename_graph_input(no_cache, f"past_key_values.0.{kind}", f"cache.0.{kind}")
+    with pytest.raises(ManifestError, match=r"no past_key_values inputs \(no KV cache\)"):
+        PerplexityCompressor.load(no_cache)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
-from edge_lingua.errors import InvalidArgumentError
+from edge_lingua.errors import InvalidArgumentError, ManifestError
 from edge_lingua.perplexity import ranking
+from edge_lingua.perplexity.onnx_scorer import _empty
 from edge_lingua.perplexity.options import make_options, parse_context_budget
 from edge_lingua.perplexity.scorer import Encoded, logsumexp_rows
 from edge_lingua.perplexity.units import build_context, phrase_ids
@@ -138,3 +141,41 @@ def test_gguf_piece_offsets_count_characters_not_bytes() -> None:
     # pieces that do not rebuild the text are found in it in order
     offsets = char_offsets("a  b", b"a  b", [b"a", b" b"])
     assert offsets.tolist() == [[0, 1], [3, 4]]
+
+
+@dataclass(frozen=True)
+class _CacheInput:
+    """What :func:`_empty` reads of an onnxruntime ``NodeArg``."""
+
+    name: str
+    shape: list
+    type: str = "tensor(float)"
+
+
+@pytest.mark.parametrize(("shape", "extra", "expected"), [
+    ([1, 4, "past", 16], {}, (1, 4, 0, 16)),  # the graph's own dims
+    # symbolic dims: key-value heads before attention heads (grouped-query attention)
+    (["b", "h", "past", "d"], {"num_key_value_heads": 2, "num_attention_heads": 8,
+                               "head_dim": 8}, (1, 2, 0, 8)),
+    (["b", "h", "past", "d"], {"n_head": "3", "head_dim": 5}, (1, 3, 0, 5)),
+    # no head_dim: hidden size over attention heads
+    ([1, 4, "past", "d"], {"hidden_size": 64, "num_attention_heads": 4}, (1, 4, 0, 16)),
+    (["b", "h", "past", 6], {"num_heads": 7}, (1, 7, 0, 6)),
+])
+def test_empty_cache_takes_its_shape_from_the_graph_or_the_manifest(shape, extra,
+                                                                     expected) -> None:
+    empty = _empty(_CacheInput("past_key_values.0.key", shape), extra)
+    assert empty.shape == expected and empty.dtype == np.float32
+    half = _empty(_CacheInput("past_key_values.0.key", shape, "tensor(float16)"), extra)
+    assert half.dtype == np.float16
+
+
+def test_empty_cache_errors_name_the_input() -> None:
+    name = "past_key_values.3.value"
+    with pytest.raises(ManifestError, match=rf"^{name} has rank 3; expected \[batch, heads, "):
+        _empty(_CacheInput(name, [1, 2, "past"]), {})
+    for extra in ({"head_dim": 4}, {"num_heads": 2}, {"num_attention_heads": 2}):
+        with pytest.raises(ManifestError, match=f"cannot tell the KV-cache shape of {name}"):
+            _empty(_CacheInput(name, ["b", "h", "past", "d"]), extra)
+    with pytest.raises(ManifestError, match=rf"^{name} has unsupported type tensor\(int64\)$"):
+        _empty(_CacheInput(name, [1, 2, "past", 4], "tensor(int64)"), {})

@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from edge_lingua.cascade import RemoteClient
 from edge_lingua.cascade.redaction import Redactor
 from edge_lingua.proxy import Limits, ProxyConfig, ProxyServer
-from tests.servers import UPSTREAM_KEY, Action, delay, status
+from tests.servers import UPSTREAM_KEY, Action, delay, free_port, status
 from tests.test_proxy_server import CLIENT_TOKEN, DOCUMENT, QUESTION
 
 openai = pytest.importorskip("openai", reason="the openai client is a test dependency")
@@ -429,6 +430,39 @@ def test_anthropic_messages_are_compressed_and_forwarded(fault, proxy_for, strea
         time.sleep(0.02)
     (row,) = ledger.rows()
     assert row["completion_tokens"] == 3 and row["saved_tokens"] > 0
+
+
+def request(proxy: ProxyServer, method: str, path: str) -> tuple[int, dict, dict]:
+    connection = http.client.HTTPConnection(*proxy.address, timeout=30)
+    try:
+        connection.request(method, path, headers={"Authorization": f"Bearer {CLIENT_TOKEN}"})
+        response = connection.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(("method", "path", "code", "kind"), [
+    ("GET", "/v1/nothing", 404, "not_found"),
+    ("DELETE", "/v1/chat/completions", 405, "invalid_request_error"),
+])
+def test_unknown_routes_get_an_exact_json_error_and_a_close(fault, proxy_for, method, path,
+                                                           code, kind):
+    proxy, _ = proxy_for(fault, client_token=CLIENT_TOKEN)
+    status_code, headers, body = request(proxy, method, path)
+    assert status_code == code and headers["connection"] == "close"
+    assert body == {"error": {"message": f"no route {method} {path}", "type": kind,
+                              "param": None, "code": code}}
+
+
+def test_models_from_an_unreachable_upstream_is_a_json_502_then_503(proxy_for):
+    nowhere = types.SimpleNamespace(url=f"http://127.0.0.1:{free_port()}/v1")
+    proxy, _ = proxy_for(nowhere, client_token=CLIENT_TOKEN, breaker_threshold=1)
+    code, _, body = request(proxy, "GET", "/v1/models")
+    assert code == 502 and body["error"]["type"] == "upstream_unavailable"
+    code, _, body = request(proxy, "GET", "/v1/models")  # the breaker is open now
+    assert code == 503 and body["error"]["type"] == "upstream_unavailable"
 
 
 def test_messages_without_an_anthropic_upstream_is_a_404(fault, proxy_for):

@@ -43,16 +43,15 @@ class OnnxCausalLMScorer(CausalLMScorer):
             if name not in inputs:
                 raise ManifestError(f"the causal-LM graph has no {name!r} input")
         self._has_positions = "position_ids" in inputs
-        self._past_names = sorted(
-            (n for n in inputs if n.startswith(_PAST)), key=_past_order
-        )
+        # each cache input's output is named after it, so the order of the names is free
+        self._past_names = [n for n in inputs if n.startswith(_PAST)]
         if not self._past_names:
             raise ManifestError("the causal-LM graph has no past_key_values inputs (no KV cache)")
-        self._present_names = [n.replace(_PAST, "present.", 1) for n in self._past_names]
+        self._present_names = ["present." + n[len(_PAST):] for n in self._past_names]
         self._empty_past = {
             name: _empty(inputs[name], manifest.extra) for name in self._past_names
         }
-        self._past: dict[str, np.ndarray] = {}
+        self._past: dict[str, np.ndarray]
         self.reset()
 
     def encode(self, text: str) -> Encoded:
@@ -85,11 +84,6 @@ class OnnxCausalLMScorer(CausalLMScorer):
 
     def _past_len(self) -> int:
         return int(next(iter(self._past.values())).shape[2])
-
-
-def _past_order(name: str) -> tuple[int, str]:
-    layer, kind = name[len(_PAST) :].split(".", 1)
-    return int(layer), kind
 
 
 def _empty(arg: ort.NodeArg, extra: dict) -> np.ndarray:
