@@ -281,6 +281,24 @@ def test_log_lines_escape_control_characters_and_never_hold_bodies(fault, proxy_
 
 
 # --- upstream semantics --------------------------------------------------------------------
+def test_the_log_formatter_escapes_every_message_but_keeps_traceback_lines():
+    from edge_lingua.proxy.logs import EscapingFormatter
+
+    formatter = EscapingFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("edge_lingua", logging.INFO, __file__, 1,
+                               "GET %s", ("/a\r\nFORGED\x1b[31m\u2028",), None)
+    assert formatter.format(record) == "INFO GET /a\\x0d\\x0aFORGED\\x1b[31m\\x2028"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        failed = logging.LogRecord("edge_lingua", logging.ERROR, __file__, 1, "x\ny", (),
+                                   sys.exc_info())
+    lines = formatter.format(failed).splitlines()
+    assert lines[0] == "ERROR x\\x0ay" and lines[-1] == "ValueError: boom"
+
+
 def test_upstream_429_reaches_the_client_with_retry_after_and_spares_the_breaker(fault,
                                                                                proxy_for):
     fault.script(default=status(429, retry_after="120"))
