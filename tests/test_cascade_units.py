@@ -285,6 +285,9 @@ def test_summary_percentiles_and_rounding():
     assert total["latency_p50_s"] == 0.2 and total["latency_p95_s"] == 0.4
     assert summarise(rows[1:2])["total"]["latency_p50_s"] == 0.1235
     assert total["cost_usd"] == 0.493827 and total["baseline_cost_usd"] == 0.938271
+    # nearest rank over 101 values: p50 is the 51st, p95 the 96th
+    hundred = summarise([_row("proxy", 1, 1, 0, 0, i / 100, None, None) for i in range(101)])
+    assert hundred["total"]["latency_p50_s"] == 0.5 and hundred["total"]["latency_p95_s"] == 0.95
     empty = summarise([])
     assert empty == {"total": {
         "requests": 0, "errors": 0, "original_tokens": 0, "sent_tokens": 0, "saved_tokens": 0,
@@ -301,8 +304,10 @@ def test_price_table_reads_a_file_and_names_what_is_wrong(tmp_path):
     assert price.cost(2_000_000, 250_000) == pytest.approx(1.5)
     assert PriceTable.load(good).price("other") is None and PriceTable().price(None) is None
     assert PriceTable.from_json({3: {"input_per_mtok": 1, "output_per_mtok": 1}}).price("3")
-    with pytest.raises(InvalidArgumentError, match="JSON object of model -> prices"):
+    with pytest.raises(InvalidArgumentError, match=r"^a price table is a JSON object of model"):
         PriceTable.from_json([1, 2])
+    free = PriceTable.from_json({"free": {"input_per_mtok": 0, "output_per_mtok": 0.5}})
+    assert free.price("free").cost(1_000_000, 1_000_000) == 0.5  # exactly: per million
     with pytest.raises(InvalidArgumentError, match="price of 'm' needs numeric input_per_mtok"):
         PriceTable.from_json({"m": {"input_per_mtok": 1}})
     with pytest.raises(InvalidArgumentError, match="price of 'm' needs numeric"):

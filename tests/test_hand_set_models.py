@@ -326,6 +326,9 @@ FILTERED = ["lay day day day", "every every every every", "she she she she",
     ({"target_token": 6}, ["", "every every every every", "she she", ""]),
     # level 2 x 8 / 16 = 1: the threshold is the lowest context's score, and it stays
     ({"target_token": 8}, ["lay", "every every every every", "she she she", ""]),
+    # a level over 1 counts as 1
+    ({"target_token": 12}, ["lay", "every every every every", "she she she she",
+                            "three three three"]),
 ])
 def test_context_level_filter_drops_the_contexts_ranked_lowest(
     compressor: Compressor, budget: dict, expected: list[str]
