@@ -115,7 +115,11 @@ class _QuantizeUnderMutmut(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """The module ran when ``create_module`` imported it."""
 
 
-if os.environ.get("MUTANT_UNDER_TEST"):
+# mutmut sets the variable (empty while it prepares, a mutant's name while testing it) before
+# the process that forks every mutant's session imports this file
+UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
+
+if UNDER_MUTMUT:
     sys.meta_path.insert(0, _QuantizeUnderMutmut())
     # mutmut runs a test session per mutant: export the test models once, for all of them
     # (export/ is not mutated, so an export is the same under every mutant)
@@ -128,5 +132,5 @@ if os.environ.get("MUTANT_UNDER_TEST"):
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Under mutmut every mutant's session is a fork of one that collected the tests: freeze
     what that one holds, so the garbage collector of each fork does not walk (and copy) it."""
-    if os.environ.get("MUTANT_UNDER_TEST"):
+    if UNDER_MUTMUT:
         gc.freeze()
