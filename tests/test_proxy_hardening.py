@@ -179,17 +179,23 @@ def test_after_an_early_error_the_body_is_not_parsed_as_the_next_request(fault, 
     assert "078-05-1120" not in caplog.text and fault.received == []
 
 
-@pytest.mark.parametrize(("request_bytes", "code"), [
-    (b"NOT AN HTTP REQUEST\r\n\r\n", 400),
-    (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nine\r\n\r\n", 400),
-    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+@pytest.mark.parametrize(("request_bytes", "code", "kind", "param"), [
+    (b"NOT AN HTTP REQUEST\r\n\r\n", 400, "invalid_request_error", None),
+    (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nine\r\n\r\n", 400,
+     "invalid_request_error", None),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431,
+     "request_too_large", "headers"),
 ], ids=["garbage", "bad-length", "huge-head"])
-def test_unparseable_or_oversized_http_gets_a_json_error(fault, proxy_for, request_bytes, code):
+def test_unparseable_or_oversized_http_gets_a_json_error(fault, proxy_for, request_bytes, code,
+                                                        kind, param):
     proxy, _ = proxy_for(fault, limits=Limits(max_header_bytes=16_384))
     received, _ = raw_exchange(proxy, request_bytes)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 %d" % code) and b"application/json" in head.lower()
-    assert json.loads(body)["error"]["code"] == code
+    assert b"\r\nconnection: close" in head.lower()
+    error = json.loads(body)["error"]
+    assert (error["type"], error["param"], error["code"]) == (kind, param, code)
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
 
 
 def test_a_request_head_arriving_in_pieces_is_limited_too(fault, proxy_for):
@@ -224,6 +230,8 @@ def test_slow_headers_are_cut_off_within_the_header_timeout(fault, proxy_for):
             replies.append(data)
     assert time.monotonic() - started < 3
     assert all(reply.startswith(b"HTTP/1.1 408") for reply in replies)
+    assert {json.loads(reply.partition(b"\r\n\r\n")[2])["error"]["message"]
+            for reply in replies} == {"no complete request head within 0.5s"}
 
 
 def test_slow_body_is_a_408_within_the_body_timeout(fault, proxy_for):
