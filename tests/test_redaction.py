@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_lingua.cascade.prompt import prepare, tokenizer_counter
-from edge_lingua.cascade.redaction import STRUCTURAL_KEYS, Redactor
-from edge_lingua.errors import InvalidArgumentError
+from edge_lingua.cascade.redaction import STRUCTURAL_KEYS, Redaction, Redactor, _require
+from edge_lingua.errors import InvalidArgumentError, MissingDependencyError
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -151,3 +151,50 @@ def test_no_secret_survives_compression_in_pieces(compressor, rate):
             if len(piece) >= 5 and not piece.isalpha():
                 assert piece not in sent, (secret, piece)
     assert sum(prepared.redactions.values()) == len(PATTERNS)
+
+
+def _luhn(prefix: str) -> str:
+    """``prefix`` completed with the digit that makes it pass the Luhn check."""
+    for digit in "0123456789":
+        number = prefix + digit
+        total = 0
+        for i, c in enumerate(reversed(number)):
+            value = int(c) * (2 if i % 2 else 1)
+            total += value - 9 if value > 9 else value
+        if total % 10 == 0:
+            return number
+    raise AssertionError(prefix)
+
+
+@pytest.mark.parametrize(("digits", "redacted"), [(12, False), (13, True), (19, True),
+                                                   (20, False)])
+def test_card_numbers_are_13_to_19_digits_passing_luhn(digits, redacted):
+    number = _luhn("4" + "1" * (digits - 2))
+    text = Redactor(kinds=("card",)).redact(f"card {number} ok").text
+    assert text == ("card [CARD] ok" if redacted else f"card {number} ok")
+
+
+def test_overlapping_key_matches_become_one_placeholder_each():
+    text = ("Authorization: Bearer sk-ant-AAAAAAAAAAAAAAAAAAAAAAAA then "
+            "token=ghp_16C7e42F292c6912E7710c838347Ae178B4a end")
+    result = Redactor(kinds=("api_key",)).redact(text)
+    assert result.text == "Authorization: Bearer [API_KEY] then token=[API_KEY] end"
+    assert result.counts == {"api_key": 2}
+
+
+def test_redactor_errors_say_what_is_wrong():
+    with pytest.raises(InvalidArgumentError,
+                       match=r"^unknown redaction kind\(s\) \['ssn'\]; choose from \('api_key'"):
+        Redactor(kinds=("email", "ssn"))
+    for name in ("two words", "1st", ""):
+        with pytest.raises(InvalidArgumentError,
+                           match=rf"^a redaction pattern name must be a word, got '{name}'$"):
+            Redactor(patterns={name: "x"})
+    with pytest.raises(InvalidArgumentError, match=r"^redaction pattern 'ticket' is invalid: "):
+        Redactor(patterns={"ticket": "("})
+    assert Redactor(patterns={"Ticket_no-2": "TCK"}).redact("a TCK").text == "a [TICKET_NO-2]"
+    with pytest.raises(MissingDependencyError,
+                       match=r"^redacting things needs no_such_package: pip install "
+                             r"'edge-lingua\[cascade\]'$"):
+        _require("no_such_package.sub", "things")
+    assert Redactor().redact_json({"a": "b@c.io"})[1] == Redaction("", {"email": 1})
