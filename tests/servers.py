@@ -47,7 +47,8 @@ class Action:
     answer), ``status`` (reply ``status`` with an error body, ``Retry-After`` if given),
     ``drop`` (close the connection without a reply), ``garbage`` (200 with broken JSON),
     ``forward`` (pass the request to the upstream URL and relay its answer), ``raw``
-    (200 with ``body`` as the JSON answer).
+    (200 with ``body`` as the JSON answer), ``break`` (a stream that sends ``body``, then
+    breaks off before the next chunk).
     """
 
     kind: str
@@ -250,6 +251,17 @@ class _FaultHandler(BaseHTTPRequestHandler):
             return
         if action.kind == "forward":
             self._forward(raw)
+            return
+        if action.kind == "break":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(f"{len(action.body):X}\r\n".encode() + action.body + b"\r\n")
+            self.wfile.write(b"40\r\n")  # a chunk announced, then the socket closes
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
             return
         if self.path.endswith("/responses"):
             answer, events = responses_answer(body), _responses_events

@@ -491,6 +491,39 @@ def test_models_from_an_unreachable_upstream_is_a_json_502_then_503(proxy_for):
     assert code == 503 and body["error"]["type"] == "upstream_unavailable"
 
 
+HAL = b'data: {"choices": [{"index": 0, "delta": {"content": "Hal"}}]}'
+
+
+@pytest.mark.parametrize(("sent", "opening"), [
+    (HAL + b"\n\n", b""),  # the last event was complete
+    (HAL + b"\n", b"\n"),  # its blank line was missing
+    (HAL, b"\n\n"),  # it broke off inside the event
+], ids=["complete", "no-blank-line", "inside-an-event"])
+def test_a_stream_broken_off_ends_with_an_error_event_that_parses(fault, proxy_for, sent,
+                                                                 opening):
+    proxy, ledger = proxy_for(fault)
+    fault.script(Action("break", body=sent))
+    connection = http.client.HTTPConnection(*proxy.address, timeout=30)
+    try:
+        connection.request("POST", "/v1/chat/completions", body=json.dumps(
+            {"model": "m", "stream": True, "messages": MESSAGES}).encode(),
+            headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200 and data.startswith(sent + opening + b"data: ")
+    events = data[len(sent + opening):].split(b"\n\n")
+    assert events[1:] == [b""]  # one complete event, nothing after it
+    error = json.loads(events[0][len(b"data: "):])["error"]
+    assert error["type"] == "upstream_unavailable" and error["message"]
+    deadline = time.monotonic() + 5
+    while not ledger.rows() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (row,) = ledger.rows()
+    assert row["error"] == error["message"]
+
+
 def test_messages_without_an_anthropic_upstream_is_a_404(fault, proxy_for):
     proxy, _ = proxy_for(fault)
     code, _, answer = post(proxy, {"messages": [{"role": "user", "content": "x"}]},
