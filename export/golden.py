@@ -100,6 +100,7 @@ FIDELITY_TEXTS: tuple[str, ...] = (
 SEGMENTATION_PIECES: tuple[str, ...] = (
     "https://example.com/a/b?x=1&y=(2).", "see www.foo.org).", "bob.smith@corp.example.com,",
     "/usr/local/bin/python3", "C:\\Users\\me\\file.txt", "\\\\server\\share\\x", "./src/main.py",
+    "\\u000fA", "a\\nb", "\\\\n", "\\x41BC", "\\U0001F600ok", "\\u00e9t\\u00e9",
     "~/notes.md", "550e8400-e29b-41d4-a716-446655440000", "deadbeef42", "0x1F", "192.168.14.201",
     "10.0.0.1:8080", "::1", "fe80::1ff:fe23:4567:890a", "2024-05-01T10:30:00Z", "12/31/2023",
     "9:30am", "v1.2.3", "Apache-2.0", "3.10.4-rc1", "-3.5%", "$80,000", "1,042.75", "1e-6", "−4",

@@ -133,6 +133,7 @@ def test_golden_vectors_cover_the_hard_cases(parity_inputs: tuple[Path, Path]) -
     assert any("The answer is" in r["compressed_prompt"] for r in phrases)
     assert any(r["warnings"] for _, r in results)  # low coverage (Chinese)
     assert len(data["segmentation_cases"]) >= 100
+    assert any("\\u000f" in case["text"] for case in data["segmentation_cases"])  # escapes
 
 
 def test_java_reproduces_python_exactly(parity_inputs: tuple[Path, Path]) -> None:

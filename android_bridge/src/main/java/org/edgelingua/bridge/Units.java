@@ -108,16 +108,30 @@ public final class Units {
         return new Units(text, spans, kinds, prot);
     }
 
+    /** A backslash escape as JSON, Python and C write it (Python's segmentation._ESCAPE). */
+    private static final Pattern ESCAPE =
+            Pattern.compile("\\\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|.)", Pattern.DOTALL);
+
     /**
-     * Python's _glue_escapes: a unit ending in a backslash takes the unit right after it, so an
-     * escape such as \n or \u00e9 is never cut in two.
+     * Python's _glue_escapes: adjacent units that an escape such as \n or \u00e9 runs across are
+     * merged, so that no escape is cut in two.
      */
     private static void glueEscapes(String text, List<int[]> spans, List<String> kinds, List<Boolean> prot) {
+        List<int[]> escapes = new ArrayList<>();
+        Matcher matcher = ESCAPE.matcher(text);
+        while (matcher.find()) {
+            escapes.add(new int[] {matcher.start(), matcher.end()});
+        }
         int index = 0;
+        int escape = 0;
         while (index + 1 < spans.size()) {
             int[] here = spans.get(index);
             int[] next = spans.get(index + 1);
-            if (text.charAt(here[1] - 1) == '\\' && next[0] == here[1]) {
+            while (escape < escapes.size() && escapes.get(escape)[1] <= here[1]) {
+                escape++;
+            }
+            boolean crossing = escape < escapes.size() && escapes.get(escape)[0] < here[1];
+            if (crossing && next[0] == here[1]) {
                 spans.set(index, new int[] {here[0], next[1]});
                 if (kinds.get(index).equals(SYMBOL)) {
                     kinds.set(index, kinds.get(index + 1));
