@@ -282,6 +282,28 @@ def test_compress_json_follows_the_per_key_config(shipped: Compressor) -> None:
         shipped.compress_json(obj, json_config={"id": {"ratio": 0.5}})
 
 
+def test_compress_json_takes_the_budget_and_the_protection_it_is_given(
+    shipped: Compressor,
+) -> None:
+    story = ("The on-call engineer wrote a long and wordy description of the incident at "
+             "night, after fixing the broken deployment of ticket ORDER-1234 for the team. ")
+    obj = {"body": story * 3, "n": 7}
+    loose = shipped.compress_json(obj, rate=0.8)
+    tight = shipped.compress_json(obj, rate=0.3)
+    assert tight.compressed_tokens < 0.6 * loose.compressed_tokens  # keys and braces stay
+    small = shipped.compress_json(obj, target_token=30)
+    large = shipped.compress_json(obj, target_token=80)
+    assert small.compressed_tokens < large.compressed_tokens < loose.compressed_tokens
+    assert json.loads(small.compressed_prompt)["n"] == 7
+    pinned = shipped.compress_json(obj, rate=0.3, protect=[r"ORDER-\d+"])
+    assert json.loads(pinned.compressed_prompt)["body"].count("ORDER-1234") == 3
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidArgumentError, match=r"^compress_json: the object is nested too "):
+        shipped.compress_json(deep)
+
+
 @pytest.mark.parametrize("bad", [{1, 2}, {"x": object()}, {"x": float("nan")}])
 def test_compress_json_rejects_what_json_cannot_hold(tiny: Compressor, bad: object) -> None:
     with pytest.raises(InvalidArgumentError, match="JSON-serializable"):
