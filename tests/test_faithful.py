@@ -512,3 +512,18 @@ def test_cli_structure_and_protect_options(tmp_path: Path, capsys: pytest.Captur
     assert "not JSON" in capsys.readouterr().err
     assert main(["compress", str(bad), "--protect", "(oops"]) == 2
     assert "regular expression" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "units"), [
+    # Japanese: a phrase starts at kanji or katakana after another script; hiragana (particles,
+    # inflections) stays with what it follows
+    ("私は東京タワーに行きました", ["私は", "東京", "タワーに", "行きました"]),
+    ("ひらがなカタカナ漢字ひらがな", ["ひらがな", "カタカナ", "漢字ひらがな"]),
+    ("食べるカメラ", ["食べる", "カメラ"]),
+    # Chinese: after a phrase-ending character, or at most four characters
+    ("北京是中国的首都。上海很大，人很多", ["北京是", "中国的", "首都", "。", "上海很", "大", "，",
+                                       "人很", "多"]),
+    ("我们今天下午去公园散步", ["我们", "今天下午", "去公园散", "步"]),
+])
+def test_cjk_runs_are_cut_into_phrases(text: str, units: list[str]) -> None:
+    assert split_units(text).words() == units
