@@ -87,7 +87,9 @@ def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("patterns", nargs="+", help="mutant name patterns, as mutmut takes them")
+    parser.add_argument("patterns", nargs="*",
+                        help="mutant name patterns, as mutmut takes them (these are rerun); "
+                             "none: every mutant, resuming from mutmut's cached verdicts")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--no-run", action="store_true",
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                     if line.startswith("Version:")), None)
     result = {"section": "mutation", "machine": machine(), "mutmut": version,
               "patterns": args.patterns, "max_children": args.max_children,
-              "wall_s": seconds, **tally(verdicts(REPO / "mutants"), args.patterns)}
+              "wall_s": seconds, **tally(verdicts(REPO / "mutants"), args.patterns or ["*"])}
     write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("wall_s", "total")}, indent=2))
     for module, row in result["modules"].items():

@@ -57,3 +57,22 @@ def test_quantize_refuses_a_model_whose_worst_agreement_is_under_the_threshold(
         quantize_bundle(source, tmp_path / "refused", "int4-weight",
                         threshold=(worst + best) / 2, **options)
     assert not (tmp_path / "refused").exists()
+
+
+def test_the_report_reads_as_the_numbers_it_holds() -> None:
+    held_out = SetFidelity(texts=3, tokens=120, max_logit_error=0.123456, mean_logit_error=0.01,
+                           rates=[RateFidelity(0.5, 100, 0.985, 0.97654),
+                                  RateFidelity(0.33, 100, 0.9712, 0.95)])
+    report = FidelityReport("dynamic-int8", 0.98, {"held-out": held_out})
+    assert report.min_agreement == 0.9712 and not report.passed
+    assert report.summary().splitlines() == [
+        "fidelity of dynamic-int8 against fp32 (threshold 98.0%):",
+        "  held-out (3 texts, 120 tokens): rate 0.5: agreement 98.50%, kept-word F1 0.9765, "
+        "rate 0.33: agreement 97.12%, kept-word F1 0.9500; max |logit error| 0.1235",
+        "  min agreement 97.12%: FAIL",
+    ]
+    forced = FidelityReport("dynamic-int8", 0.98, {"held-out": held_out}, forced=True)
+    assert forced.summary().endswith("min agreement 97.12%: FAIL (forced)")
+    passing = FidelityReport("dynamic-int8", 0.97, {"held-out": held_out})
+    assert passing.passed and passing.summary().endswith("min agreement 97.12%: PASS")
+    assert passing.to_json()["min_agreement"] == 0.9712 and passing.to_json()["passed"] is True
