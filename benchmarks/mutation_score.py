@@ -75,13 +75,13 @@ def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
         modules[module] = {**{k: counts[k] for k in ("mutants", "killed", "timeouts", "crashed",
                                                      "survived", "no_tests", "not_checked",
                                                      "other")},
-                           "score": counts["killed"] / checked if checked else None}
+                           "checked": checked, "score": counts["killed"] / checked if checked
+                           else None}
     total = Counter()
     for row in modules.values():
         total.update({k: v for k, v in row.items() if k != "score"})
-    checked = total["mutants"] - total["not_checked"]
-    return {"modules": modules, "total": {**total, "score": total["killed"] / checked
-                                          if checked else None},
+    return {"modules": modules, "total": {**total, "score": total["killed"] / total["checked"]
+                                          if total["checked"] else None},
             "survivors": survivors}
 
 
