@@ -182,6 +182,17 @@ def test_no_escape_is_cut_between_units(text: str) -> None:
     assert split_units("\\\\n").words() == ["\\\\", "n"]
 
 
+def test_a_glued_escape_takes_the_kind_and_protection_of_what_follows() -> None:
+    glued = split_units("see \\TCK12 end", make_protection([r"TCK\d+"]))
+    assert glued.words() == ["see", "\\TCK12", "end"]
+    assert glued.kinds == ("word", "custom", "word") and glued.protected.tolist() == [0, 1, 0]
+    # an escape starting where a unit ends does not join that unit
+    assert split_units("ab\\ncd").words() == ["ab", "\\ncd"]
+    # nor does it join units of two structure regions
+    apart = split_units("\\n", bounds=[(0, 1), (1, 2)])
+    assert apart.words() == ["\\", "n"] and apart.kinds == ("symbol", "word")
+
+
 def test_protected_atoms_are_outside_the_budget_forced_words_inside(tiny: Compressor) -> None:
     text = "alpha beta gamma delta https://example.com/a/b/c epsilon zeta eta theta iota kappa."
     result = tiny.compress(text, rate=0.3, structure="text")
