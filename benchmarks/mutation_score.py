@@ -2,11 +2,14 @@
 
     python -m benchmarks.mutation_score --out docs/results/mutation.json \
         "edge_lingua.selection*" "edge_lingua.providers*"
+    python -m benchmarks.mutation_score --out docs/results/mutation.json   # all, resuming
+    python -m benchmarks.mutation_score --no-run --out docs/results/mutation.json
 
-Runs ``mutmut run --max-children N PATTERN ...`` from the repository root (configuration in
+Runs ``mutmut run --max-children N [PATTERN ...]`` from the repository root (configuration in
 ``pyproject.toml``, ``[tool.mutmut]``), times it, then counts mutmut's verdicts per module from
-its records under ``mutants/``. A module's score is killed (timeouts and crashes included) over
-the mutants checked; "no tests" mutants (no selected test runs the function) count against it. The
+its records under ``mutants/``. Named patterns are rerun; with none, mutmut checks every mutant
+it has no verdict for yet. A module's score is killed (timeouts and crashes included) over the
+mutants checked; "no tests" mutants (no selected test runs the function) count against it. The
 survivors are listed by name, for docs/TESTING.md to classify as equivalent or as known gaps.
 """
 
