@@ -319,6 +319,35 @@ def test_upstream_429_reaches_the_client_with_retry_after_and_spares_the_breaker
     assert post(proxy, {"model": "m", "messages": MESSAGES})[0] == 200
 
 
+@pytest.mark.parametrize(("failure", "code", "kind"), [
+    (status(429, retry_after="120"), 429, None), (status(400), 400, None),
+    (Action("drop"), 502, "upstream_unavailable"),
+], ids=["429", "400", "unreachable"])
+def test_upstream_errors_reach_the_client_as_json_with_the_savings_headers(fault, proxy_for,
+                                                                         failure, code, kind):
+    fault.script(default=failure)
+    proxy, ledger = proxy_for(fault)
+    status_code, headers, answer = post(proxy, {"model": "m", "messages": MESSAGES})
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert status_code == code and headers["content-type"] == "application/json"
+    assert int(headers["x-edge-lingua-original-tokens"]) > int(headers[
+        "x-edge-lingua-sent-tokens"]) > 0
+    if kind is None:  # the upstream's own answer, as it came
+        assert answer == {"error": {"message": f"injected {code}"}}
+    else:
+        assert answer["error"]["type"] == kind
+        assert answer["error"]["message"] == ledger.rows()[0]["error"] != ""
+    if code == 429:
+        assert headers["retry-after"] == "120"
+    fault.script(default=Action("drop"))
+    proxy, _ = proxy_for(fault, breaker_threshold=1)
+    post(proxy, {"model": "m", "messages": MESSAGES})
+    status_code, headers, answer = post(proxy, {"model": "m", "messages": MESSAGES})
+    assert status_code == 503 and answer["error"]["type"] == "upstream_unavailable"
+    assert answer["error"]["message"] and "x-edge-lingua-sent-tokens" in {
+        k.lower() for k in headers}
+
+
 def test_timed_out_post_is_retried_only_under_the_clients_idempotency_key(fault, proxy_for):
     proxy, _ = proxy_for(fault, timeout_s=1.0)
     fault.script(delay(1.5))
