@@ -253,11 +253,8 @@ class _FaultHandler(BaseHTTPRequestHandler):
             self._forward(raw)
             return
         if action.kind == "break":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.write(f"{len(action.body):X}\r\n".encode() + action.body + b"\r\n")
+            self._start_event_stream()
+            self._send_chunk(action.body)
             self.wfile.write(b"40\r\n")  # a chunk announced, then the socket closes
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -270,12 +267,9 @@ class _FaultHandler(BaseHTTPRequestHandler):
         else:
             answer, events = echo_answer(body), _sse_chunks
         if body.get("stream"):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            self._start_event_stream()
             for event in events(answer):
-                self.wfile.write(f"{len(event):X}\r\n".encode() + event + b"\r\n")
+                self._send_chunk(event)
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             return
@@ -312,6 +306,15 @@ class _FaultHandler(BaseHTTPRequestHandler):
             self._send_body(b'{"choices": [{"message": {"content": "trunc', "application/json")
             return True
         return False
+
+    def _start_event_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _send_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
 
     def _send_body(self, data: bytes, content_type: str) -> None:
         self.send_header("Content-Type", content_type)

@@ -10,6 +10,7 @@ import http.client
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 import types
@@ -299,8 +300,6 @@ def test_the_log_formatter_escapes_every_message_but_keeps_traceback_lines():
     try:
         raise ValueError("boom")
     except ValueError:
-        import sys
-
         failed = logging.LogRecord("edge_lingua", logging.ERROR, __file__, 1, "x\ny", (),
                                    sys.exc_info())
     lines = formatter.format(failed).splitlines()

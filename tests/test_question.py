@@ -37,8 +37,7 @@ def question_bundle(tiny_bert_checkpoint: Path,
     from tests.toolchain_models import cached_build
 
     def build(folder: Path) -> None:
-        src = folder.with_name(folder.name + ".hf")
-        shutil.rmtree(src, ignore_errors=True)
+        src = tmp_path_factory.mktemp("question-bert-hf") / "hf"
         shutil.copytree(tiny_bert_checkpoint, src)
         config = json.loads((src / "config.json").read_text())
         config["edge_lingua_max_question_tokens"] = MAX_QUESTION

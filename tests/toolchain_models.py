@@ -327,6 +327,12 @@ def _build_once(out: Path, build) -> Path:
     return out
 
 
+def cached_build(name: str, factory, build) -> Path:
+    """``build(folder)`` once per session (or once for all sessions sharing
+    ``EDGE_LINGUA_TEST_CACHE``), kept under ``name``."""
+    return _build_once(_cache_dir(factory) / name, build)
+
+
 def cached_checkpoint(arch: str, factory) -> Path:
     """Build the ``arch`` checkpoint once per test session (``factory``: tmp_path_factory)."""
 
@@ -334,7 +340,7 @@ def cached_checkpoint(arch: str, factory) -> Path:
         folder.mkdir()
         BUILDERS[arch](folder)
 
-    return _build_once(_cache_dir(factory) / f"toolchain-hf-{arch}", build)
+    return cached_build(f"toolchain-hf-{arch}", factory, build)
 
 
 def cached_bundle(arch: str, factory) -> Path:
@@ -351,13 +357,7 @@ def cached_bundle(arch: str, factory) -> Path:
 
             export_classifier(src, folder)
 
-    return _build_once(_cache_dir(factory) / f"toolchain-bundle-{arch}", build)
-
-
-def cached_build(name: str, factory, build) -> Path:
-    """``build(folder)`` once per session (or once for all sessions sharing
-    ``EDGE_LINGUA_TEST_CACHE``), kept under ``name``."""
-    return _build_once(_cache_dir(factory) / name, build)
+    return cached_build(f"toolchain-bundle-{arch}", factory, build)
 
 
 def cached_gguf_gpt2(factory) -> Path:

@@ -27,6 +27,7 @@ import math
 import random
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +66,14 @@ def teacher_weights(onnx_path: Path) -> dict[str, np.ndarray]:
     return state
 
 
-def build_teacher(bundle: Path, config: Path, read_weights=None):
+def build_teacher(
+    bundle: Path,
+    config: Path,
+    read_weights: Callable[[Path], dict[str, np.ndarray]] = teacher_weights,
+):
     """An unfused bundle (the default's rebuilt fp32 graph, or an unfused INT8 bundle) as an
     fp32 ``BertForTokenClassification`` (eval mode). ``read_weights(model_path)`` gives the
-    state dict as numpy arrays (default: :func:`teacher_weights`)."""
+    state dict as numpy arrays."""
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
@@ -79,7 +84,6 @@ def build_teacher(bundle: Path, config: Path, read_weights=None):
     cfg.id2label, cfg.label2id = labels, {v: k for k, v in labels.items()}
     cfg.architectures = ["BertForTokenClassification"]
     model = BertForTokenClassification(cfg)
-    read_weights = read_weights or teacher_weights
     weights = {k: torch.from_numpy(v) for k, v in
                read_weights(bundle / manifest["model_file"]).items()}
     missing, unexpected = model.load_state_dict(weights, strict=False)
