@@ -375,8 +375,9 @@ class Compressor:
         except RecursionError:
             raise InvalidArgumentError("compress_json: the object is nested too deeply") from None
         config = make_json_config(json_config)
-        plan = _make_plan(rate, target_token, force_tokens, False, False, False, "json", protect,
-                          False, config)
+        # the strings are data: an ``<llmlingua>`` in them is text, not a tag
+        plan = replace(_make_plan(rate, target_token, force_tokens, False, False, False, "json",
+                                  protect, False, config), tags=False)
         result = self._compress_prompts([text], plan, DEFAULT_CHUNK_END_TOKENS)[0]
         data = _remove_empty_pairs(json.loads(result.compressed_prompt), config)
         prompt = json.dumps(data, ensure_ascii=False)
@@ -418,7 +419,8 @@ class Compressor:
         question: Question | None = None,
     ) -> CompressionResult:
         regions = [
-            layout(c, m, compress_code_comments=plan.code_comments, json_config=plan.json_config)
+            layout(c, m, compress_code_comments=plan.code_comments, json_config=plan.json_config,
+                   tags=plan.tags)
             for c, m in zip(contexts, modes, strict=True)
         ]
         segs = [
@@ -641,6 +643,7 @@ class _Plan:
     protection: Protection
     code_comments: bool
     json_config: Mapping[str, KeyConfig]
+    tags: bool = True
 
 
 def _make_plan(

@@ -140,15 +140,18 @@ def layout(
     *,
     compress_code_comments: bool = False,
     json_config: Mapping[str, KeyConfig] | None = None,
+    tags: bool = True,
 ) -> list[Region]:
     """Regions covering ``text`` in order, for a structure mode (``auto`` detects it).
 
-    LLMLingua's tags are honoured in every mode.
+    LLMLingua's tags are honoured in every mode, unless ``tags`` is False (text that is
+    data, such as the serialised strings of :meth:`Compressor.compress_json`).
     """
     if structure not in STRUCTURES:
         raise InvalidArgumentError(f"structure must be one of {STRUCTURES}, got {structure!r}")
     regions: list[Region] = []
-    for start, end, role, rate in _tag_regions(text):
+    spans = _tag_regions(text) if tags else [(0, len(text), COMPRESS, None)]
+    for start, end, role, rate in spans:
         if role != COMPRESS:
             regions.append(Region(start, end, role, rate))
             continue

@@ -28,7 +28,7 @@ def read_texts(path: str | Path) -> list[str]:
         texts = [_json_text(line, source, n) for n, line in enumerate(raw.splitlines(), 1)
                  if line.strip()]
     else:
-        texts = [" ".join(p.split()) for p in raw.replace("\r\n", "\n").split("\n\n")]
+        texts = [" ".join(p.split()) for p in raw.split("\n\n")]  # read_text made \r\n \n
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise CalibrationError(f"{source} holds no text: calibration needs some")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import importlib.abc
 import importlib.util
+import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 import hypothesis
@@ -127,6 +129,45 @@ if UNDER_MUTMUT:
     # every mutant meets the same hypothesis examples, and a clean run cannot fail by chance
     hypothesis.settings.register_profile("mutmut", derandomize=True)
     hypothesis.settings.load_profile("mutmut")
+
+
+def _mutant_owners(mutant: str) -> list[str] | None:
+    """The test files that own the module of ``mutant`` (pyproject ``[tool.edge-lingua.
+    mutation-owners]``, the longest module prefix wins); None: no entry, every test."""
+    owners = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8")).get(
+        "tool", {}).get("edge-lingua", {}).get("mutation-owners", {})
+    module = mutant.split(".x_")[0].split(".x\u01c1")[0]
+    found = [p for p in owners if module == p or module.startswith(p + ".")]
+    return owners[max(found, key=len)] if found else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under mutmut, a mutant's session runs only the tests of the files that own its module
+    (mutmut already picked those that call the mutated function), fastest file first and each
+    file's tests fastest first, by the durations mutmut recorded: a session stops at its first
+    failure (``-x``), so a killed mutant rarely waits for a slow test. A file's tests stay
+    together, so its module fixtures start once."""
+    stats = Path("mutmut-stats.json")
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if not UNDER_MUTMUT or "__mutmut_" not in mutant or not stats.is_file():
+        return
+
+    def file(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    owners = _mutant_owners(mutant)
+    if owners is not None:
+        config.hook.pytest_deselected(items=[i for i in items if file(i) not in owners])
+        items[:] = [i for i in items if file(i) in owners]
+    duration = json.loads(stats.read_text(encoding="utf-8")).get("duration_by_test", {})
+
+    def seconds(item: pytest.Item) -> float:
+        return duration.get(item.nodeid, 0.0)
+
+    fastest: dict[str, float] = {}
+    for item in items:
+        fastest[file(item)] = min(fastest.get(file(item), float("inf")), seconds(item))
+    items.sort(key=lambda item: (fastest[file(item)], seconds(item)))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -4,7 +4,12 @@ deferral (no request lost, across a restart too), ledger."""
 from __future__ import annotations
 
 import json
+import logging
+import re
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +18,7 @@ from edge_lingua.cascade import (
     CircuitBreaker,
     DeferredQueue,
     Ledger,
+    LocalAnswer,
     Policy,
     Redactor,
     RemoteClient,
@@ -20,8 +26,13 @@ from edge_lingua.cascade import (
     compressible,
 )
 from edge_lingua.cascade.queue import DONE, FAILED
-from edge_lingua.errors import InvalidArgumentError, RemoteRequestError, RemoteUnavailableError
-from tests.servers import DROP, OK, FaultServer, status
+from edge_lingua.errors import (
+    InvalidArgumentError,
+    LocalModelError,
+    RemoteRequestError,
+    RemoteUnavailableError,
+)
+from tests.servers import DROP, OK, REPO, FaultServer, status
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -33,9 +44,28 @@ CONTEXT = (
 ) * 4
 
 
-def remote(server: FaultServer) -> RemoteClient:
-    return RemoteClient(server.url, timeout_s=2.0, retry=FAST,
+TOKENIZER = REPO / "edge_lingua" / "models" / "default" / "tokenizer.json"
+SURE, UNSURE = -0.1, -3.0  # mean log-probabilities either side of Policy().min_confidence
+
+
+def remote(server: FaultServer, model: str | None = None) -> RemoteClient:
+    return RemoteClient(server.url, model=model, timeout_s=2.0, retry=FAST,
                         breaker=CircuitBreaker(failure_threshold=50, reset_after_s=60))
+
+
+class ScriptedLocal:
+    """An on-device model that answers with the given confidence, or fails (``None``)."""
+
+    name = "scripted-local.gguf"
+
+    def __init__(self, mean_logprob: float | None) -> None:
+        self.mean_logprob = mean_logprob
+
+    def generate(self, messages: list[dict[str, Any]], max_tokens: int) -> LocalAnswer:
+        if self.mean_logprob is None:
+            raise LocalModelError("the local model failed: the prompt is longer than n_ctx")
+        return LocalAnswer("She makes 18 dollars.", self.mean_logprob, completion_tokens=4,
+                           prompt_tokens=50, elapsed_s=0.01)
 
 
 def question(i: int = 0, email: str = "") -> list[dict]:
@@ -82,10 +112,15 @@ def test_nothing_personal_leaves_the_device_when_redacting(fault, compressor):
 def test_remote_down_without_local_model_or_deferral_raises(fault, compressor, tmp_path):
     fault.script(default=DROP)
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    cascade = Cascade(remote=remote(fault), compressor=compressor, ledger=ledger)
+    cascade = Cascade(remote=remote(fault, model="gpt-test"), compressor=compressor,
+                      ledger=ledger)
+    started = time.perf_counter()
     with pytest.raises(RemoteUnavailableError):
         cascade.ask(question())
-    assert ledger.rows()[0]["error"] and ledger.rows()[0]["sent_tokens"] == 0
+    elapsed = time.perf_counter() - started
+    (row,) = ledger.rows()
+    assert row["error"] and row["sent_tokens"] == 0
+    assert row["model"] == "gpt-test" and 0 < row["latency_s"] <= elapsed
 
 
 def test_remote_rejection_is_raised_not_deferred(fault, compressor, tmp_path):
@@ -192,3 +227,154 @@ def test_a_failed_escalation_is_recorded_like_the_request_it_was(fault, compress
     assert failed["original_tokens"] == sent["original_tokens"] > sent["sent_tokens"] > 0
     assert (failed["sent_tokens"], failed["completion_tokens"], failed["saved_tokens"]) == (0, 0, 0)
     assert 0 < failed["compress_s"] < failed["latency_s"]
+
+
+# --- ledger rows and results field by field (no compressor: the prompt goes up as written) ---
+def test_a_local_answer_saves_every_token_the_remote_would_have_been_sent(fault):
+    messages = [
+        {"role": "system", "content": "Answer with a number."},
+        {"role": "user", "content": [
+            compressible(CONTEXT),
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "text", "text": "How much does she make every day?"},
+        ]},
+    ]
+    local = Cascade(local=ScriptedLocal(SURE), tokenizer=TOKENIZER).ask(messages)
+    escalated = Cascade(remote=remote(fault), tokenizer=TOKENIZER).ask(messages)
+    assert (local.route, escalated.route) == ("local", "remote")
+    assert local.original_tokens == escalated.original_tokens == escalated.sent_tokens > 100
+    assert local.sent_tokens == 0 and local.saved_tokens == local.original_tokens
+
+
+@pytest.mark.parametrize(("confidence", "route", "error"), [
+    (SURE, "local", "None"),
+    (UNSURE, "degraded", r"remote http://\S+ unavailable: .+"),  # why the remote was not used
+])
+def test_an_answer_from_the_device_is_recorded_under_the_local_model(
+    fault, tmp_path: Path, confidence: float, route: str, error: str
+) -> None:
+    fault.script(default=DROP)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    local = ScriptedLocal(confidence)
+    cascade = Cascade(local=local, remote=remote(fault), tokenizer=TOKENIZER, ledger=ledger)
+    started = time.perf_counter()
+    result = cascade.ask(question())
+    elapsed = time.perf_counter() - started
+    (row,) = ledger.rows()
+    assert result.route == row["route"] == route and result.text == "She makes 18 dollars."
+    assert row["model"] == local.name
+    assert result.original_tokens == row["original_tokens"] > 100
+    assert (result.sent_tokens, row["sent_tokens"], row["completion_tokens"]) == (0, 0, 4)
+    assert 0 < result.latency_s == row["latency_s"] <= elapsed
+    assert re.fullmatch(error, str(result.error)) and row["error"] == result.error
+
+
+@pytest.mark.parametrize("with_remote", [False, True], ids=["local-only", "remote-down"])
+def test_when_the_device_gives_no_answer_the_error_says_what_failed(fault, with_remote: bool):
+    fault.script(default=DROP)
+    cascade = Cascade(local=ScriptedLocal(None), remote=remote(fault) if with_remote else None,
+                      tokenizer=TOKENIZER)
+    with pytest.raises(LocalModelError) as info:
+        cascade.ask(question())
+    why = f" and the remote failed: remote {re.escape(fault.url)} unavailable: .+"
+    assert re.fullmatch("the local model gave no answer" + (why if with_remote else ""),
+                        str(info.value))
+
+
+def test_a_deferred_request_is_recorded_with_its_id_and_the_reason_and_nothing_sent(
+    fault, tmp_path: Path
+) -> None:
+    fault.script(default=DROP)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    queue = DeferredQueue(tmp_path / "q.sqlite")
+    cascade = Cascade(remote=remote(fault, model="gpt-test"), tokenizer=TOKENIZER, queue=queue,
+                      ledger=ledger, redactor=Redactor())
+    started = time.perf_counter()
+    # one e-mail address in the messages, one phone number in a parameter
+    result = cascade.ask(question(email=" Write to ann.lee@corp.example."), defer=True,
+                         metadata={"phone": "+1 415 555 0132"})
+    elapsed = time.perf_counter() - started
+    (row,) = ledger.rows()
+    assert result.route == row["route"] == "deferred" and result.text is None
+    assert row["model"] == "gpt-test"
+    assert result.request_id == row["request_id"] == queue.pending()[0].id
+    assert "unavailable" in result.error and row["error"] == result.error
+    assert result.original_tokens == row["original_tokens"] > 100
+    assert (result.sent_tokens, row["sent_tokens"], row["completion_tokens"],
+            row["saved_tokens"]) == (0, 0, 0, 0)
+    assert 0 <= row["compress_s"] <= row["latency_s"] == result.latency_s <= elapsed
+    assert row["redactions"] == 2
+
+
+# --- the background drainer -----------------------------------------------------------------
+def idle_cascade(tmp_path: Path) -> Cascade:
+    """A cascade with a queue whose remote is never called (the tests replace ``drain``)."""
+    return Cascade(remote=RemoteClient("http://127.0.0.1:9/v1"), tokenizer=TOKENIZER,
+                   queue=DeferredQueue(tmp_path / "q.sqlite"))
+
+
+@pytest.mark.parametrize("interval_s", [0, -1.0])
+def test_the_drain_interval_must_be_positive(tmp_path: Path, interval_s: float) -> None:
+    with pytest.raises(InvalidArgumentError, match="interval_s must be > 0"):
+        idle_cascade(tmp_path).start_drainer(interval_s)
+
+
+def test_the_drainer_runs_on_a_named_daemon_thread(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    drainer = idle_cascade(tmp_path).start_drainer(interval_s=60)
+    try:
+        (thread,) = set(threading.enumerate()) - before
+        assert thread.name == "edge-lingua-drainer"
+        assert thread.daemon  # never keeps the process alive
+    finally:
+        drainer.stop()
+    assert not thread.is_alive()
+
+
+def test_the_drainer_logs_a_failed_round_and_keeps_draining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cascade = idle_cascade(tmp_path)
+    rounds: list[int] = []
+    again = threading.Event()
+
+    def drain() -> list:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise RuntimeError("disk full")
+        again.set()
+        return []
+
+    monkeypatch.setattr(cascade, "drain", drain)
+    caplog.set_level(logging.ERROR, logger="edge_lingua.cascade.core")
+    drainer = cascade.start_drainer(interval_s=0.01)
+    try:
+        assert again.wait(5)
+    finally:
+        drainer.stop()
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.getMessage() == "draining the deferred queue failed"
+    assert "disk full" in caplog.text
+
+
+def test_stop_waits_no_longer_than_its_timeout_for_a_hung_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cascade = idle_cascade(tmp_path)
+    entered, release = threading.Event(), threading.Event()
+
+    def drain() -> list:
+        entered.set()
+        release.wait(5)
+        return []
+
+    monkeypatch.setattr(cascade, "drain", drain)
+    drainer = cascade.start_drainer(interval_s=0.01)
+    try:
+        assert entered.wait(5)
+        started = time.monotonic()
+        drainer.stop(timeout_s=0.05)
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        drainer.stop()

@@ -4,6 +4,7 @@ model, a prompt longer than the model's context)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from edge_lingua.cascade import (
     RemoteClient,
     RetryPolicy,
 )
-from edge_lingua.errors import LocalModelError
-from tests.servers import DROP, OK
+from edge_lingua.errors import InvalidArgumentError, LocalModelError
+from tests.servers import DROP, OK, gemma_path
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the cascade extra)")
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(240)]
@@ -28,8 +29,6 @@ LONG = [{"role": "user", "content": "Count the ducks: " + "duck " * 400 + "How m
 @pytest.fixture(scope="module")
 def short_context_local() -> LocalModel:
     """Gemma 3 270M with a 128-token context: LONG does not fit."""
-    from tests.servers import gemma_path
-
     return LocalModel(gemma_path(), n_ctx=128, n_threads=2)
 
 
@@ -44,6 +43,33 @@ def test_a_file_that_is_not_a_model_is_a_local_model_error(tmp_path: Path) -> No
     fake.write_bytes(b"GGUF but not really a model" * 100)
     with pytest.raises(LocalModelError, match="could not load"):
         LocalModel(fake, n_ctx=128)
+
+
+def test_a_missing_model_file_is_named_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"local model file .*absent\.gguf does not"):
+        LocalModel(tmp_path / "absent.gguf")
+
+
+def test_without_llama_cpp_the_error_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp fails
+    with pytest.raises(LocalModelError, match=r"^llama-cpp-python is not installed: "
+                                              r"pip install 'edge-lingua\[cascade\]'$"):
+        LocalModel(model)
+
+
+def test_a_model_loads_quietly_with_a_2048_token_context_by_default(
+    capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = gemma_path()
+    capfd.readouterr()
+    model = LocalModel(path, n_threads=3)
+    assert "llama_model_loader" not in capfd.readouterr().err  # no load log, no metadata dump
+    assert (model._llama.n_ctx(), model._llama.n_threads) == (2048, 3)
+    assert model.name == path.name  # what the ledger records as the model
 
 
 def test_the_local_failure_is_a_typed_error_when_no_remote_exists(short_context_local) -> None:

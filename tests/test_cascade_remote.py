@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
+from edge_lingua.cascade import remote as remote_module
 from edge_lingua.cascade.breaker import CLOSED, OPEN, CircuitBreaker
 from edge_lingua.cascade.remote import RemoteClient, RetryPolicy
 from edge_lingua.errors import (
@@ -24,6 +29,14 @@ pytestmark = pytest.mark.timeout(60)
 KEY = "sk-test-upstream-key-never-logged-0123456789"
 FAST = RetryPolicy(max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05)
 MESSAGES = [{"role": "user", "content": "How many clips did Natalia sell?"}]
+
+
+# the three ways to call the remote, each with a request the fault server answers
+CALLS: dict[str, Callable[[RemoteClient], Any]] = {
+    "chat": lambda remote: remote.chat({"messages": MESSAGES}),
+    "get": lambda remote: remote.get("/models"),
+    "stream": lambda remote: remote.stream({"messages": MESSAGES}),
+}
 
 
 def client(server: FaultServer, **kwargs) -> RemoteClient:
@@ -161,11 +174,13 @@ def test_stream_relays_events_and_retries_before_the_first_byte(fault):
     assert fault.received[-1].body["stream"] is True
 
 
-def test_unreachable_port_is_unavailable():
+@pytest.mark.parametrize("call", list(CALLS.values()), ids=list(CALLS))
+def test_unreachable_port_is_unavailable_and_says_why(call: Callable[[RemoteClient], Any]):
     with FaultServer() as server:
         url = server.url
-    with pytest.raises(RemoteUnavailableError, match="ConnectionRefused"):
-        RemoteClient(url, retry=FAST).chat({"messages": MESSAGES})
+    with pytest.raises(RemoteUnavailableError,
+                       match=r"unavailable: ConnectionRefusedError: .*[Cc]onnection refused$"):
+        call(RemoteClient(url, retry=FAST))
 
 
 @pytest.mark.parametrize("url", ["ftp://x/v1", "not a url", "http:///v1"])
@@ -187,3 +202,91 @@ def test_get_client_errors_are_not_retried(fault):
     with pytest.raises(RemoteRequestError) as info:
         client(fault).get("/models")
     assert info.value.status == 404 and len(fault.received) == 1
+
+
+@pytest.mark.parametrize("call", [CALLS["chat"], CALLS["get"]], ids=["chat", "get"])
+def test_a_reply_reports_the_wall_time_of_the_call(fault, call: Callable[[RemoteClient], Any]):
+    fault.script(status(503))  # a retry: the time covers every attempt
+    started = time.perf_counter()
+    reply = call(client(fault))
+    elapsed = time.perf_counter() - started
+    assert reply.attempts == 2 and 0 < reply.elapsed_s <= elapsed
+
+
+@pytest.mark.parametrize("call", [CALLS["chat"], CALLS["get"]], ids=["chat", "get"])
+def test_an_answer_over_the_size_limit_is_not_read_whole(
+    fault, monkeypatch: pytest.MonkeyPatch, call: Callable[[RemoteClient], Any]
+) -> None:
+    monkeypatch.setattr(remote_module, "_MAX_ANSWER_BYTES", 16)  # every answer is longer
+    with pytest.raises(RemoteUnavailableError, match="unparseable JSON answer"):
+        call(client(fault, retry=RetryPolicy(max_retries=0)))
+
+
+def test_stream_posts_to_chat_completions_with_the_callers_idempotency_key(fault):
+    b"".join(client(fault).stream({"messages": MESSAGES}, idempotency_key="request-9"))
+    (received,) = fault.received
+    assert received.path == "/v1/chat/completions"
+    assert received.headers["Idempotency-Key"] == "request-9"
+
+
+def test_a_stream_that_timed_out_is_sent_again_when_the_caller_allows(fault):
+    fault.script(delay(0.5))
+    stream = client(fault, timeout_s=0.2).stream({"messages": MESSAGES}, retry_timeouts=True)
+    assert stream.attempts == 2 and b"[DONE]" in b"".join(stream)
+    assert len(fault.received) == 2
+
+
+@pytest.mark.parametrize(("answer", "content_type"), [
+    (OK, "text/event-stream"),
+    (Action("raw", body=b'{"choices": []}'), "application/json"),  # the remote did not stream
+])
+def test_a_stream_reports_the_content_type_the_remote_answered_with(
+    fault, answer: Action, content_type: str
+) -> None:
+    fault.script(answer)
+    stream = client(fault).stream({"messages": MESSAGES})
+    assert stream.content_type == content_type and b"".join(stream)
+
+
+class _NoContentType(BaseHTTPRequestHandler):
+    """Answers every POST with an empty 200 that has no Content-Type header."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def untyped_remote() -> Iterator[str]:
+    """The base URL of a loopback endpoint whose answers carry no Content-Type."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoContentType)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_a_stream_answer_without_a_content_type_is_taken_as_an_event_stream(untyped_remote):
+    stream = RemoteClient(untyped_remote, retry=FAST).stream({"messages": MESSAGES})
+    assert stream.content_type == "text/event-stream" and b"".join(stream) == b""
+
+
+def test_a_stream_that_breaks_off_is_unavailable_after_what_arrived(fault):
+    fault.script(Action("break", body=b"data: {}\n\n"))
+    received = []
+    with pytest.raises(RemoteUnavailableError,
+                       match=r"^the remote stream broke off: IncompleteRead: "):
+        for chunk in client(fault).stream({"messages": MESSAGES}):
+            received.append(chunk)
+    assert received == [b"data: {}\n\n"]

@@ -3,23 +3,28 @@ deferral queue, ledger and the ``edge-lingua ledger`` command."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edge_lingua.cascade.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from edge_lingua.cascade.ledger import Entry, Ledger, PriceTable, format_summary, summarise
+from edge_lingua.cascade.policy import LocalAnswer, Policy
 from edge_lingua.cascade.prompt import compressible, plain_messages, prepare, split_protected
 from edge_lingua.cascade.queue import DONE, FAILED, PENDING, DeferredQueue
 from edge_lingua.cascade.redaction import Redactor
-from edge_lingua.cascade.remote import RetryPolicy, parse_retry_after
+from edge_lingua.cascade.remote import RetryPolicy, _describe, parse_retry_after
 from edge_lingua.errors import InvalidArgumentError
+from edge_lingua.result import CompressionResult
 from tests.servers import REPO
 
 pytestmark = pytest.mark.timeout(120)
@@ -88,6 +93,45 @@ def test_retry_after_parses_seconds_and_http_dates():
     assert parse_retry_after("soon") is None
 
 
+
+def test_retry_in_is_zero_whenever_a_call_may_go_now():
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=1, reset_after_s=10, clock=clock)
+    assert breaker.retry_in() == 0.0  # closed
+    breaker.record_failure()
+    clock.now += 4
+    assert breaker.retry_in() == pytest.approx(6)
+    clock.now += 7
+    assert breaker.state == HALF_OPEN and breaker.retry_in() == 0.0
+
+
+def test_an_http_date_retry_after_is_measured_from_now_by_default():
+    in_an_hour = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    assert 3590 <= parse_retry_after(in_an_hour) <= 3600
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # long past
+
+
+@pytest.mark.parametrize(("error", "described"), [
+    (ConnectionResetError(104, "Connection reset by peer"),
+     "ConnectionResetError: [Errno 104] Connection reset by peer"),
+    (ConnectionResetError(), "ConnectionResetError"),  # nothing to add to the type
+])
+def test_a_network_error_is_described_by_its_type_and_its_message_if_any(
+    error: Exception, described: str
+) -> None:
+    assert _describe(error) == described
+
+
+@pytest.mark.parametrize(("tokens", "text", "accepted"), [
+    (1, "4", True), (0, "4", False), (3, "  \n", False),
+])
+def test_a_confident_local_answer_is_accepted_when_it_says_something(
+    tokens: int, text: str, accepted: bool
+) -> None:
+    answer = LocalAnswer(text, mean_logprob=-0.1, completion_tokens=tokens, prompt_tokens=9,
+                         elapsed_s=0.1)
+    assert Policy(min_confidence=-0.5).accept(answer) is accepted
+
 # --- prompt preparation ---------------------------------------------------------------------
 def test_split_protected_keeps_code_and_pins_apart():
     text = (
@@ -153,6 +197,42 @@ def test_prepare_rejects_malformed_messages(messages):
         prepare(messages, None, len)
 
 
+
+class QuestionAwareEcho:
+    """A question-aware compressor that keeps every context and notes the question it got."""
+
+    question_aware = True
+
+    def __init__(self) -> None:
+        self.questions: list[str | None] = []
+
+    def compress(self, context: str | list[str], *, rate: float | None = None,
+                 target_token: int | None = None, force_tokens: Iterable[str] = (),
+                 question: str | None = None) -> CompressionResult:
+        self.questions.append(question)
+        contexts = [context] if isinstance(context, str) else list(context)
+        return CompressionResult("\n".join(contexts), contexts, [], [], 0, 0, 0.0, "echo", "echo")
+
+
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+
+
+@pytest.mark.parametrize(("last_user", "asked"), [
+    ("How many eggs?", "How many eggs?"),
+    ([{"type": "text", "text": "How many eggs"}, IMAGE, {"type": "text", "text": "per day?"}],
+     "How many eggs\nper day?"),
+    ([IMAGE], None),  # no text: nothing to ask
+], ids=["string", "parts", "no-text"])
+def test_the_last_user_message_is_the_question_the_context_is_compressed_for(
+    last_user: Any, asked: str | None
+) -> None:
+    compressor = QuestionAwareEcho()
+    messages = [{"role": "user", "content": "an old question"},
+                {"role": "system", "content": words(40), "compress": True},
+                {"role": "user", "content": last_user}]
+    prepare(messages, compressor, len, rate=0.5, ask_last_user=True)
+    assert compressor.questions == [asked]
+
 def compressor_counter(compressor):
     from edge_lingua.cascade.prompt import tokenizer_counter
 
@@ -192,7 +272,7 @@ def test_queue_keeps_requests_across_reopen_and_threads(tmp_path):
     assert queue.get(pending[1].id).error == "HTTP 400"
     assert queue.counts() == {PENDING: 38, DONE: 1, FAILED: 1}
     assert [d.id for d in queue.pending(limit=2)] == [d.id for d in pending[2:4]]
-    with pytest.raises(InvalidArgumentError):
+    with pytest.raises(InvalidArgumentError, match="no deferred request with id 'nope'"):
         queue.get("nope")
 
 
@@ -314,6 +394,8 @@ def test_price_table_reads_a_file_and_names_what_is_wrong(tmp_path):
         PriceTable.from_json({"m": None})
     with pytest.raises(InvalidArgumentError, match="price of 'm' is negative"):
         PriceTable.from_json({"m": {"input_per_mtok": 0, "output_per_mtok": -0.5}})
+    assert PriceTable.from_json(  # free output is a price, not a negative one
+        {"m": {"input_per_mtok": 0.5, "output_per_mtok": 0}}).price("m").output_per_mtok == 0
     with pytest.raises(InvalidArgumentError, match=r"cannot read price table .*missing\.json"):
         PriceTable.load(tmp_path / "missing.json")
 

@@ -191,6 +191,9 @@ def test_a_glued_escape_takes_the_kind_and_protection_of_what_follows() -> None:
     # nor does it join units of two structure regions
     apart = split_units("\\n", bounds=[(0, 1), (1, 2)])
     assert apart.words() == ["\\", "n"] and apart.kinds == ("symbol", "word")
+    # the units after a glued escape keep their own regions
+    later = split_units("ab \\ncd", bounds=[(0, 3), (3, 7)])
+    assert later.words() == ["ab", "\\ncd"] and later.region.tolist() == [0, 1]
 
 
 def test_protected_atoms_are_outside_the_budget_forced_words_inside(tiny: Compressor) -> None:
@@ -265,6 +268,7 @@ def _skeleton(value: object) -> object:
 
 @SETTINGS
 @example(obj={"": ["\x0fA"]}, rate=0.75)
+@example(obj={"<llmlingua": "</llmlingua> <llmlingua, rate=0.5>"}, rate=0.5)
 @given(obj=st.dictionaries(st.text(max_size=10), JSON_VALUES, min_size=1, max_size=5),
        rate=st.floats(0.2, 1.0))
 def test_compress_json_is_valid_json_with_the_same_skeleton(
@@ -313,6 +317,41 @@ def test_compress_json_takes_the_budget_and_the_protection_it_is_given(
         deep = [deep]
     with pytest.raises(InvalidArgumentError, match=r"^compress_json: the object is nested too "):
         shipped.compress_json(deep)
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.5])
+def test_compress_json_keeps_what_compress_keeps_in_json_mode(
+    tiny: Compressor, rate: float
+) -> None:
+    """compress_json adds no option of its own: no digits forced, no repeats dropped."""
+    obj = {"report": "Zoë paid 1,250 euros on 3 May 2024 for the the repairs of the old roof, "
+           "and 480 euros in June for the gutters that the storm had broken 7 times.",
+           "steps": ["first call the the insurer", "then send them the 12 photos"], "n": 3}
+    text = json.dumps(obj, ensure_ascii=False)
+    plain = tiny.compress(text, rate=rate, structure="json", force_tokens=["the"])
+    result = tiny.compress_json(obj, rate=rate, force_tokens=["the"])
+    assert result.compressed_prompt == plain.compressed_prompt
+
+
+def test_compress_json_returns_non_ascii_text_as_is(tiny: Compressor) -> None:
+    obj = {"name": "Zoë Łukasz 東京", "tags": ["café", "naïve"]}
+    result = tiny.compress_json(obj, rate=1.0)
+    assert result.compressed_prompt == json.dumps(obj, ensure_ascii=False)
+    assert result.compressed_contexts == [result.compressed_prompt]
+
+
+def test_compress_json_reports_the_prompt_left_after_removing_empty_pairs(
+    tiny: Compressor,
+) -> None:
+    obj = {"gone": "", "kept": "a value that stays", "other": "", "n": 1}
+    config = {key: {"compress": False, "pair_remove": True} for key in ("gone", "kept")}
+    result = tiny.compress_json(obj, rate=0.5, json_config=config)
+    expected = {"kept": "a value that stays", "other": "", "n": 1}
+    assert json.loads(result.compressed_prompt) == expected
+    assert result.compressed_prompt == json.dumps(expected, ensure_ascii=False)
+    assert result.compressed_contexts == [result.compressed_prompt]
+    assert result.compressed_tokens == tiny.compress(result.compressed_prompt,
+                                                     rate=1.0).compressed_tokens
 
 
 @pytest.mark.parametrize("bad", [{1, 2}, {"x": object()}, {"x": float("nan")}])
@@ -531,10 +570,15 @@ def test_cli_structure_and_protect_options(tmp_path: Path, capsys: pytest.Captur
     ("私は東京タワーに行きました", ["私は", "東京", "タワーに", "行きました"]),
     ("ひらがなカタカナ漢字ひらがな", ["ひらがな", "カタカナ", "漢字ひらがな"]),
     ("食べるカメラ", ["食べる", "カメラ"]),
+    ("の東京タワー", ["の", "東京", "タワー"]),  # a phrase can start at the second character
+    ("東京都庁舎へ行った", ["東京都庁", "舎へ", "行った"]),  # kanji run: at most four
+    ("東ゟ", ["東ゟ"]),  # the last hiragana (yori) is hiragana
     # Chinese: after a phrase-ending character, or at most four characters
     ("北京是中国的首都。上海很大，人很多", ["北京是", "中国的", "首都", "。", "上海很", "大", "，",
                                        "人很", "多"]),
     ("我们今天下午去公园散步", ["我们", "今天下午", "去公园散", "步"]),
+    # a mark (here a variation selector) stays with the character it follows
+    ("一二三四\U000e0100五", ["一二三四\U000e0100", "五"]),
 ])
 def test_cjk_runs_are_cut_into_phrases(text: str, units: list[str]) -> None:
     assert split_units(text).words() == units

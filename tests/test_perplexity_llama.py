@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edge_lingua.errors import BundleError, InvalidArgumentError
 from edge_lingua.perplexity import PerplexityCompressor
+from edge_lingua.perplexity.llama_scorer import LlamaCppScorer
 from tests.peak_memory import peak_growth_mb
 from tests.test_perplexity_units import assert_valid_result
 from tests.toolchain_models import gsm8k_texts, paragraphs
@@ -132,3 +136,91 @@ def test_gguf_bundle_from_the_exporter_matches_onnx(
     result = gguf.compress(text, rate=0.5)
     assert result.provider == "llama.cpp"
     assert_valid_result(result, [text], 0.5 * result.origin_tokens)
+
+
+# --- the scorer's options on the tiny GGUF GPT-2 ------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny GPT-2 as a GGUF bundle (f16, a 700-token vocabulary, 128 positions)."""
+    pytest.importorskip("torch")
+    from tests.toolchain_models import cached_gguf_gpt2
+
+    return cached_gguf_gpt2(tmp_path_factory)
+
+
+def _gguf_file(bundle: Path) -> Path:
+    return next(bundle.glob("*.gguf"))
+
+
+@pytest.mark.parametrize("bare_file", [False, True])
+def test_load_passes_context_and_threads_to_llama_cpp(tiny_gguf: Path, bare_file: bool) -> None:
+    import llama_cpp
+
+    threads = (os.cpu_count() or 1) + 1  # differs from llama-cpp-python's own defaults
+    path = _gguf_file(tiny_gguf) if bare_file else tiny_gguf
+    scorer = PerplexityCompressor.load(path, n_ctx=256, threads=threads).scorer
+    assert scorer.max_context == 256
+    context = scorer._llm._ctx.ctx
+    assert llama_cpp.llama_n_threads(context) == threads
+    assert llama_cpp.llama_n_threads_batch(context) == threads
+
+
+def test_llama_cpp_holds_one_window_of_logits(tiny_gguf: Path) -> None:
+    """llama.cpp evaluates ``window`` tokens a batch, and llama-cpp-python's own output buffer
+    holds one window's rows, not the [n_ctx, vocab] matrix ``logits_all`` would allocate."""
+    import llama_cpp
+
+    scorer = LlamaCppScorer(_gguf_file(tiny_gguf), n_ctx=256, window=32)
+    context = scorer._llm._ctx.ctx
+    assert scorer.window == 32
+    assert llama_cpp.llama_n_batch(context) == llama_cpp.llama_n_ubatch(context) == 32
+    assert scorer._llm.scores.shape == (32, scorer._n_vocab)
+
+
+def test_llama_scorer_defaults_to_1024_tokens_read_64_at_a_time(tiny_gguf: Path) -> None:
+    scorer = LlamaCppScorer(_gguf_file(tiny_gguf))
+    assert scorer.max_context == 1024 and scorer.window == 64
+
+
+def test_loading_a_gguf_model_prints_no_load_log(
+    tiny_gguf: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    LlamaCppScorer(_gguf_file(tiny_gguf), n_ctx=256)
+    # at most a warning (the context is longer than the tiny model's 128 positions), not
+    # llama.cpp's load log of hundreds of lines
+    assert len(capfd.readouterr().err.splitlines()) <= 2
+
+
+def test_the_smallest_context_is_64_tokens(tiny_gguf: Path) -> None:
+    assert LlamaCppScorer(_gguf_file(tiny_gguf), n_ctx=64).max_context >= 64
+    with pytest.raises(InvalidArgumentError, match=r"^n_ctx must be an integer >= 64, got 63$"):
+        LlamaCppScorer(_gguf_file(tiny_gguf), n_ctx=63)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2"])
+def test_threads_must_be_a_positive_integer(tiny_gguf: Path, threads: object) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^threads must be a positive integer, got "):
+        LlamaCppScorer(_gguf_file(tiny_gguf), n_ctx=256, threads=threads)
+
+
+def test_without_llama_cpp_python_the_error_says_what_to_install(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp raises ImportError
+    with pytest.raises(
+        BundleError, match=r"^GGUF models need llama-cpp-python: pip install llama-cpp-python$"
+    ):
+        LlamaCppScorer(_gguf_file(tiny_gguf))
+
+
+def test_a_vocabulary_without_bos_scores_without_one(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llama_cpp
+
+    # llama.cpp reports a missing BOS as -1 (LLAMA_TOKEN_NULL)
+    monkeypatch.setattr(llama_cpp.Llama, "token_bos", lambda self: -1)
+    scorer = LlamaCppScorer(_gguf_file(tiny_gguf), n_ctx=256)
+    assert scorer.bos_id is None and scorer.cached == 0
+    logprobs = scorer.token_logprobs([5, 6, 7])
+    assert logprobs[0] == 0.0 and (logprobs[1:] < 0).all()  # nothing predicts the first token

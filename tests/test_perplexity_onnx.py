@@ -16,7 +16,9 @@ import pytest
 from edge_lingua.bundle import load_bundle
 from edge_lingua.errors import (
     BundleError,
+    ChecksumMismatchError,
     EmptyInputError,
+    InferenceError,
     InvalidArgumentError,
     WrongBundleKindError,
 )
@@ -216,3 +218,127 @@ def test_longllmlingua_options_reorder_and_contrast(compressor: PerplexityCompre
     best_first = [i for i in compressor.rank(contexts, question, "before") if i in kept]
     body = result.compressed_prompt.removesuffix(question)
     assert body.startswith(result.compressed_contexts[best_first[0]])
+
+
+# --- loading options, tokenizer contract and graph variants -----------------------------------
+UNIGRAM = {"the": 0.3, "cat": 0.1, "sat": 0.1, "zebra": 0.001}
+
+
+@pytest.fixture
+def unigram_bundle(tmp_path: Path) -> Path:
+    """A hand-set unigram causal LM (tests/controlled_models.py): no torch, built in ms."""
+    from tests.controlled_models import unigram_causal_lm
+
+    return unigram_causal_lm(tmp_path / "unigram", UNIGRAM)
+
+
+def test_load_checks_checksums_unless_told_not_to(unigram_bundle: Path) -> None:
+    tokenizer = unigram_bundle / "tokenizer.json"
+    tokenizer.write_text(tokenizer.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with pytest.raises(ChecksumMismatchError, match=r"tokenizer\.json"):
+        PerplexityCompressor.load(unigram_bundle)
+    assert PerplexityCompressor.load(unigram_bundle, verify=False).count_tokens("the cat") == 2
+
+
+def test_a_bundle_folder_named_like_a_gguf_file_is_read_as_a_bundle(tmp_path: Path) -> None:
+    from tests.controlled_models import unigram_causal_lm
+
+    folder = unigram_causal_lm(tmp_path / "unigram.gguf", UNIGRAM)
+    assert PerplexityCompressor.load(folder).provider == "CPUExecutionProvider"
+
+
+def test_load_passes_the_provider_preference_to_onnxruntime(unigram_bundle: Path) -> None:
+    with pytest.warns(RuntimeWarning, match="CoreMLExecutionProvider not available"):
+        compressor = PerplexityCompressor.load(unigram_bundle, providers=["coreml"])
+    assert compressor.provider == "CPUExecutionProvider"
+
+
+def test_load_passes_threads_to_onnxruntime(unigram_bundle: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="threads must be a positive integer, got 0"):
+        PerplexityCompressor.load(unigram_bundle, threads=0)
+
+
+def test_load_counts_the_budget_with_the_target_tokenizer(
+    unigram_bundle: Path, tmp_path: Path
+) -> None:
+    from tests.controlled_models import wordpiece_tokenizer
+
+    target = tmp_path / "target-tokenizer.json"
+    wordpiece_tokenizer().save(str(target))
+    compressor = PerplexityCompressor.load(unigram_bundle, target_tokenizer=str(target))
+    # one word for the scorer's tokenizer, five WordPiece pieces (z ##e ##b ##r ##a)
+    assert compressor.scorer.count_tokens("zebra") == 1
+    assert compressor.count_tokens("zebra") == 5
+
+
+@pytest.mark.parametrize(("text", "words", "spans"), [
+    ("the cat", ["the", "cat"], [[0, 3], [4, 7]]),
+    ("", [], []),
+])
+def test_encode_gives_int64_ids_and_spans_without_special_tokens(
+    unigram_bundle: Path, text: str, words: list[str], spans: list[list[int]]
+) -> None:
+    from tokenizers import Tokenizer
+    from tokenizers.processors import TemplateProcessing
+
+    from tests.toolchain_models import rewrite_checksums
+
+    # a tokenizer that adds BOS itself, as Llama's does: the scorer adds BOS once, on its own
+    path = unigram_bundle / "tokenizer.json"
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
+    tokenizer.save(str(path))
+    rewrite_checksums(unigram_bundle)
+    scorer = PerplexityCompressor.load(unigram_bundle).scorer
+    encoded = scorer.encode(text)
+    assert encoded.ids.dtype == np.int64 and encoded.offsets.dtype == np.int64
+    assert encoded.ids.tolist() == [tokenizer.token_to_id(w) for w in words]
+    assert encoded.offsets.shape == (len(words), 2) and encoded.offsets.tolist() == spans
+
+
+def test_the_onnx_scorer_feeds_128_tokens_a_pass_by_default(unigram_bundle: Path) -> None:
+    scorer = OnnxCausalLMScorer(load_bundle(unigram_bundle), SessionConfig(threads=1))
+    assert scorer.max_context == 256 and scorer.window == 128
+
+
+def _reverse_present_outputs(model) -> None:
+    outputs = list(model.graph.output)
+    del model.graph.output[:]
+    model.graph.output.extend([outputs[0], *outputs[:0:-1]])
+
+
+def _symbolic_cache_dims(model) -> None:
+    for value in model.graph.input:
+        if value.name.startswith("past_key_values."):
+            dims = value.type.tensor_type.shape.dim
+            dims[1].dim_param, dims[3].dim_param = "num_heads", "head_dim"
+
+
+@pytest.mark.parametrize("edit", [_reverse_present_outputs, _symbolic_cache_dims])
+def test_graph_variants_score_like_the_exported_graph(
+    gpt2: tuple[Path, Path], tmp_path: Path, edit
+) -> None:
+    """Present outputs listed in another order than the past inputs; cache dims left symbolic
+    in the graph (the manifest's ``extra`` gives heads and head_dim)."""
+    import shutil
+
+    import onnx
+
+    from tests.toolchain_models import rewrite_checksums
+
+    copy = Path(shutil.copytree(gpt2[1], tmp_path / "bundle"))
+    model = onnx.load(str(copy / "model.onnx"))
+    edit(model)
+    onnx.save(model, str(copy / "model.onnx"))
+    rewrite_checksums(copy)
+    config = SessionConfig(threads=1)
+    reference = OnnxCausalLMScorer(load_bundle(gpt2[1]), config, window=16)
+    edited = OnnxCausalLMScorer(load_bundle(copy), config, window=16)
+    ids = reference.encode(paragraphs(1, seed=7)[0]).ids[:40].tolist()
+    assert np.allclose(edited.token_logprobs(ids), reference.token_logprobs(ids), atol=1e-5)
+
+
+def test_a_failing_forward_pass_raises_inference_error(gpt2: tuple[Path, Path]) -> None:
+    scorer = OnnxCausalLMScorer(load_bundle(gpt2[1]), SessionConfig(threads=1))
+    with pytest.raises(InferenceError, match=r"^onnxruntime failed on the causal LM: "):
+        scorer.token_logprobs([5, 10_000])  # the vocabulary has 700 ids

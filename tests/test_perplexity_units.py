@@ -1,17 +1,20 @@
-"""Perplexity methods without a model: words, phrases, argument checks, context budget."""
+"""Perplexity methods without a real model: words, phrases, argument checks, context budget,
+and the scorer's cache handling on a numpy causal LM whose logits are set by hand."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from edge_lingua.errors import InvalidArgumentError, ManifestError
-from edge_lingua.perplexity import ranking
+from edge_lingua.perplexity import PerplexityCompressor, ranking, token_level
 from edge_lingua.perplexity.onnx_scorer import _empty
 from edge_lingua.perplexity.options import make_options, parse_context_budget
-from edge_lingua.perplexity.scorer import Encoded, logsumexp_rows
+from edge_lingua.perplexity.scorer import CausalLMScorer, Encoded, logsumexp_rows
 from edge_lingua.perplexity.units import build_context, phrase_ids
 from edge_lingua.result import CompressionResult
 from edge_lingua.segmentation import join_units, split_units
@@ -175,7 +178,143 @@ def test_empty_cache_errors_name_the_input() -> None:
     with pytest.raises(ManifestError, match=rf"^{name} has rank 3; expected \[batch, heads, "):
         _empty(_CacheInput(name, [1, 2, "past"]), {})
     for extra in ({"head_dim": 4}, {"num_heads": 2}, {"num_attention_heads": 2}):
-        with pytest.raises(ManifestError, match=f"cannot tell the KV-cache shape of {name}"):
+        with pytest.raises(ManifestError, match=rf"^cannot tell the KV-cache shape of {name}: .*"
+                           r"the manifest's extra lacks num_heads \(or num_key_value_heads\) "
+                           r"and head_dim$"):
             _empty(_CacheInput(name, ["b", "h", "past", "d"]), extra)
     with pytest.raises(ManifestError, match=rf"^{name} has unsupported type tensor\(int64\)$"):
         _empty(_CacheInput(name, [1, 2, "past", 4], "tensor(int64)"), {})
+
+
+# --- a causal LM in numpy: logits set by hand, a list for a KV cache ---------------------------
+class _TableScorer(CausalLMScorer):
+    """Next-token logits are ``table[last token]`` (a bigram table); the KV cache is a list
+    (``kv``) and every forward pass is recorded as ``(ids, all_rows)``. Words of ``words`` are
+    the vocabulary of a whitespace tokenizer (``<unk>`` for the rest)."""
+
+    provider = "numpy"
+
+    def __init__(self, table: np.ndarray, bos_id: int | None, max_context: int = 64,
+                 window: int = 8, words: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.table = table
+        self.bos_id, self.max_context, self.window = bos_id, max_context, window
+        self.vocab = {w: i for i, w in enumerate(words)}
+        self.kv: list[int] = []
+        self.calls: list[tuple[list[int], bool]] = []
+
+    def encode(self, text: str) -> Encoded:
+        spans = [m.span() for m in re.finditer(r"\S+", text)]
+        ids = [self.vocab.get(text[s:e], self.vocab.get("<unk>", 0)) for s, e in spans]
+        return Encoded(np.asarray(ids, dtype=np.int64),
+                       np.asarray(spans, dtype=np.int64).reshape(-1, 2))
+
+    def _forward(self, ids: Sequence[int], n_past: int, all_rows: bool) -> np.ndarray:
+        del self.kv[n_past:]
+        self.kv.extend(ids)
+        self.calls.append((list(ids), all_rows))
+        rows = self.table[np.asarray(ids)]
+        return rows if all_rows else rows[-1:]
+
+    def _reset_cache(self) -> None:
+        self.kv.clear()
+
+
+def _log_softmax(row: np.ndarray) -> np.ndarray:
+    return row - np.log(np.exp(row - row.max()).sum()) - row.max()
+
+
+def _bigram(bos_id: int | None = 0, vocab: int = 16, **kwargs) -> _TableScorer:
+    table = np.random.default_rng(7).standard_normal((vocab, vocab)).astype(np.float32) * 3
+    return _TableScorer(table, bos_id, **kwargs)
+
+
+def _unigram(probs: dict[str, float]) -> _TableScorer:
+    """Every token's probability is ``probs[word]`` wherever it stands (BOS is ``<s>``)."""
+    words = ("<s>", "<unk>", *probs)
+    row = np.log([1e-6, 1e-6, *probs.values()]).astype(np.float32)
+    return _TableScorer(np.tile(row, (len(words), 1)), 0, words=words)
+
+
+def test_a_new_scorer_starts_empty_and_cannot_predict_its_first_token() -> None:
+    scorer = _bigram(bos_id=None)
+    assert scorer.cached == 0
+    got = scorer.extend([3, 5])
+    assert got[0] == 0.0  # nothing before it (no BOS)
+    assert got[1] == pytest.approx(_log_softmax(scorer.table[3].astype(np.float64))[5])
+
+
+# max_context 8, window 4: [BOS 1 2 3 4] [5 6 7] fill it; the last 4 tokens (4 5 6 7) go on
+# after a fresh BOS, then [8 9 10] fill it again and (7 8 9 10) go on, then [11 12]
+ROLLED = [0, 7, 8, 9, 10, 11, 12]
+# the same with the BOS id in the text where the first roll-over cuts: that BOS is not doubled,
+# [BOS 5 6 7] go on, then [8 9 10 11] fill it and (8 9 10 11) go on, then [12]
+ROLLED_AT_BOS = [0, 8, 9, 10, 11, 12]
+
+
+@pytest.mark.parametrize(("ids", "context"), [
+    (list(range(1, 13)), ROLLED),
+    ([1, 2, 3, 0, *range(5, 13)], ROLLED_AT_BOS),
+])
+def test_a_full_context_restarts_from_bos_and_the_most_recent_half(
+    ids: list[int], context: list[int]
+) -> None:
+    scorer = _bigram(max_context=8, window=4)
+    got = scorer.token_logprobs(ids)
+    assert scorer.kv == context and scorer.cached == len(context)
+    # a bigram model needs only the token before: the scores are those of one long window
+    assert np.allclose(got, _bigram(max_context=64).token_logprobs(ids), atol=1e-6)
+    # every token's logits are computed once; the re-fed tail only conditions what follows
+    scored = [i for step, all_rows in scorer.calls if all_rows for i in step]
+    assert scored == ids
+
+
+def test_self_information_has_a_value_for_every_phrase() -> None:
+    scorer = _TableScorer(np.zeros((8, 8), dtype=np.float32), bos_id=0)  # uniform: log 8 each
+    # "dog" holds the second token, so the phrase "the cat" holds none
+    text = "The dog, the cat"
+    context = build_context(text, _encoded(text, ["The", " dog, the cat"]))
+    assert phrase_ids(context).tolist() == [0, 0, 0, 1, 1]
+    empty = build_context("", Encoded(np.zeros(0, dtype=np.int64), np.zeros((0, 2))))
+    phrases, values, costs = token_level.self_information(scorer, [context, empty])
+    assert [p.tolist() for p in phrases] == [[0, 0, 0, 1, 1], []]
+    assert np.allclose(values[0], [2 * np.log(8), 0.0]) and values[1].size == 0
+    assert costs[0].tolist() == [2.0, 0.0] and costs[1].size == 0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The big dog", [0, 0, 0]),  # a function word first opens phrase 0, not 1
+    ("dogs and cats", [0, 1, 1]),  # ... and second, phrase 1
+    ("big green dogs eat red apples daily", [0, 0, 0, 0, 0, 1, 1]),  # five words at most
+    ("dogs and big green cats eat red apples", [0, 1, 1, 1, 1, 1, 2, 2]),
+    ("red apples\ngreen pears", [0, 0, 1, 1]),  # a line break
+])
+def test_phrase_ids_count_phrases_from_zero(text: str, expected: list[int]) -> None:
+    assert phrase_ids(build_context(text, _encoded(text, [text]))).tolist() == expected
+
+
+# "the zebra" 8.1 nats, "the mat" 4.2, "the cat" 3.5 (one token per word)
+UNIGRAM = {"the": 0.3, "zebra": 0.001, "cat": 0.1, "mat": 0.05}
+
+
+def test_self_information_counts_forced_words_against_the_budget() -> None:
+    # 4 tokens, 1 of them the forced "cat": 3 left for phrases, best first: "the zebra" (2)
+    # fits, "the mat" (2 more) does not
+    compressor = PerplexityCompressor(_unigram(UNIGRAM))
+    result = compressor.compress("the zebra the cat the mat", method="self-information",
+                                 target_token=4, force_tokens=["cat"])
+    assert result.compressed_prompt == "the zebra cat"
+    assert result.compressed_tokens == 3
+
+
+@pytest.mark.parametrize(("question", "condition", "message"), [
+    ("", "after", "rank() needs a non-empty question"),
+    (" \n", "before", "rank() needs a non-empty question"),
+    ("Which animal?", "none", "condition must be 'before' or 'after', got 'none'"),
+])
+def test_rank_refuses_a_blank_question_or_an_unknown_condition(
+    question: str, condition: str, message: str
+) -> None:
+    compressor = PerplexityCompressor(_unigram(UNIGRAM))
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
+        compressor.rank(["the cat", "the zebra"], question, condition)

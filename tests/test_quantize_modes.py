@@ -193,6 +193,22 @@ def test_read_texts_formats(tmp_path: Path) -> None:
     lines = tmp_path / "cal.jsonl"
     lines.write_text('"a string"\n{"text": "a text"}\n{"question": "q?", "answer": "a."}\n')
     assert read_texts(lines) == ["a string", "a text", "q? a."]
+    windows = tmp_path / "crlf.txt"
+    windows.write_bytes("café au lait\r\nstill first\r\n\r\nsecond\r\n".encode())
+    assert read_texts(windows) == ["café au lait still first", "second"]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("bad.jsonl", b'"fine"\n\n{"text": \n', r"bad\.jsonl:3 is not valid JSON"),
+    ("list.jsonl", b'"fine"\n[1, 2]\n', r"list\.jsonl:2 must be a string or an object"),
+    ("latin1.txt", "caf\u00e9".encode("latin-1"), r"latin1\.txt is not UTF-8 text"),
+])
+def test_read_texts_names_the_file_and_line_it_cannot_read(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(CalibrationError, match=message):
+        read_texts(tmp_path / name)
 
 
 def test_refuses_non_fp32_or_existing_output(
