@@ -173,7 +173,10 @@ def test_load_compressor_opens_what_the_bundle_holds(
 
     assert isinstance(load_compressor(gpt2[1], threads=1), PerplexityCompressor)
     # a classifier has no context size: the option is dropped, not refused
-    assert isinstance(load_compressor(tiny_bert_bundle, threads=1, n_ctx=10), Compressor)
+    classifier = load_compressor(tiny_bert_bundle, threads=1, n_ctx=10)
+    assert isinstance(classifier, Compressor) and classifier.bundle.path == tiny_bert_bundle
+    with pytest.raises(InvalidArgumentError, match="threads"):  # the options reach the loader
+        load_compressor(tiny_bert_bundle, threads=0)
     assert isinstance(load_compressor(threads=1), Compressor)  # no bundle: the shipped model
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_bytes(b"not a gguf file")
