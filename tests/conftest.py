@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 import sys
-import tomllib
 from pathlib import Path
 
 import hypothesis
@@ -131,22 +130,12 @@ if UNDER_MUTMUT:
     hypothesis.settings.load_profile("mutmut")
 
 
-def _mutant_owners(mutant: str) -> list[str] | None:
-    """The test files that own the module of ``mutant`` (pyproject ``[tool.edge-lingua.
-    mutation-owners]``, the longest module prefix wins); None: no entry, every test."""
-    owners = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8")).get(
-        "tool", {}).get("edge-lingua", {}).get("mutation-owners", {})
-    module = mutant.split(".x_")[0].split(".x\u01c1")[0]
-    found = [p for p in owners if module == p or module.startswith(p + ".")]
-    return owners[max(found, key=len)] if found else None
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under mutmut, a mutant's session runs only the tests of the files that own its module
-    (mutmut already picked those that call the mutated function), fastest file first and each
-    file's tests fastest first, by the durations mutmut recorded: a session stops at its first
-    failure (``-x``), so a killed mutant rarely waits for a slow test. A file's tests stay
-    together, so its module fixtures start once."""
+    (``tests/mutation_owners.py``; mutmut already picked those that call the mutated
+    function), fastest file first and each file's tests fastest first, by the durations mutmut
+    recorded: a session stops at its first failure (``-x``), so a killed mutant rarely waits
+    for a slow test. A file's tests stay together, so its module fixtures start once."""
     stats = Path("mutmut-stats.json")
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if not UNDER_MUTMUT or "__mutmut_" not in mutant or not stats.is_file():
@@ -155,7 +144,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def file(item: pytest.Item) -> str:
         return item.nodeid.split("::")[0]
 
-    owners = _mutant_owners(mutant)
+    from tests.mutation_owners import owners_of
+
+    owners = owners_of(mutant)
     if owners is not None:
         config.hook.pytest_deselected(items=[i for i in items if file(i) not in owners])
         items[:] = [i for i in items if file(i) in owners]

@@ -47,8 +47,8 @@ class Action:
     answer), ``status`` (reply ``status`` with an error body, ``Retry-After`` if given),
     ``drop`` (close the connection without a reply), ``garbage`` (200 with broken JSON),
     ``forward`` (pass the request to the upstream URL and relay its answer), ``raw``
-    (200 with ``body`` as the JSON answer), ``break`` (a stream that sends ``body``, then
-    breaks off before the next chunk).
+    (200 with ``body`` as the JSON answer), ``break`` (a stream that sends ``body``, if any,
+    then breaks off before the next chunk).
     """
 
     kind: str
@@ -254,7 +254,8 @@ class _FaultHandler(BaseHTTPRequestHandler):
             return
         if action.kind == "break":
             self._start_event_stream()
-            self._send_chunk(action.body)
+            if action.body:  # an empty chunk would end the stream cleanly
+                self._send_chunk(action.body)
             self.wfile.write(b"40\r\n")  # a chunk announced, then the socket closes
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -233,3 +233,17 @@ def test_cli_bench_refuses_bad_sizes(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     assert main(["bench", "speed", "--bundle", str(tmp_path), "--repeats", "0"]) == 2
     assert "repeats and lengths must be positive" in capsys.readouterr().err
+
+
+def test_every_mutated_module_is_owned_by_test_files_that_exist() -> None:
+    from benchmarks.mutation_score import module_of
+    from tests.mutation_owners import OWNERS, owners_of
+
+    root = Path(__file__).parent.parent
+    assert all((root / f).is_file() for files in OWNERS.values() for f in files)
+    redaction = "edge_lingua.cascade.redaction.x__card_spans__mutmut_3"
+    assert owners_of(redaction) == OWNERS[module_of(redaction)]  # the longest prefix wins
+    assert owners_of("edge_lingua.cascade.core.x\u01c1Cascade\u01c1_defer__mutmut_1") == OWNERS[
+        "edge_lingua.cascade"]
+    assert owners_of("quantize.quantizer.x__fuse__mutmut_6") == OWNERS["quantize"]
+    assert owners_of("edge_lingua.encoder.x_f__mutmut_1") is None

@@ -266,3 +266,19 @@ def test_join_units_never_invents_text() -> None:
     assert join_units(text, seg.word_spans, keep) == "a-b  c\n\nd e f)g"
     keep[:2] = False
     assert join_units(text, seg.word_spans, keep) == "d e f)g"
+
+
+def test_a_prompt_longer_than_a_section_meets_the_budget_over_all_its_sections(
+    compressor: Compressor,
+) -> None:
+    from edge_lingua.sections import SECTION_CHARS
+
+    line = "The committee met on Tuesday to discuss the budget for the new library wing.\n"
+    text = line * (SECTION_CHARS // len(line) + 40)
+    origin = compressor.compress(text, rate=1.0, structure="markdown").origin_tokens
+    half = compressor.compress(text, rate=0.5)
+    assert half.origin_tokens == origin
+    assert abs(half.compressed_tokens - origin / 2) <= 0.02 * origin
+    small = compressor.compress(text, target_token=3000)
+    assert 2900 <= small.compressed_tokens <= 3000
+    assert compressor.compress(text, target_token=10 * origin).compressed_prompt == text

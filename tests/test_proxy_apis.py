@@ -2,16 +2,23 @@
 by the client's marks, and that each compressed text goes back where it came from.
 
 In process, on the shipped model (the ``compressor`` fixture), without a server: a text the
-proxy compresses comes back shorter; a text it leaves alone comes back as written.
+proxy compresses comes back shorter; a text it leaves alone comes back as written. Also where
+each API's event stream tells the completion tokens the proxy records.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
+import json
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from edge_lingua.proxy.apis import MESSAGES, RESPONSES
+from edge_lingua.compressor import Compressor
+from edge_lingua.proxy.apis import MESSAGES, RESPONSES, Api
+from edge_lingua.proxy.app import UsageScanner
 from tests.test_cascade_units import words
 
 
@@ -91,7 +98,7 @@ def test_messages_without_compressible_text_are_left_alone(compressor) -> None:
     prepared = MESSAGES.compress(body, compressor, count, "all", rate=0.3)
     assert body == original
     assert (prepared.messages, prepared.original_tokens, prepared.sent_tokens) == ([], 0, 0)
-    assert prepared.compression is None
+    assert prepared.compression is None and prepared.compress_s == 0.0  # no time spent
 
 
 def test_responses_instructions_and_message_items_by_scope(compressor) -> None:
@@ -137,3 +144,46 @@ def test_responses_string_input_is_the_question(compressor, scope, squeezed) -> 
     assert compressed(TEXTS[0], body["instructions"])
     assert compressed(TEXTS[1], body["input"]) == squeezed
     assert squeezed or body["input"] == TEXTS[1]
+
+
+@pytest.mark.parametrize(("api", "body"), [
+    (RESPONSES, {"instructions": TEXTS[0], "input": TEXTS[1]}),
+    (MESSAGES, {"system": TEXTS[0], "messages": [{"role": "user", "content": TEXTS[1]}]}),
+], ids=["responses", "messages"])
+def test_the_rate_decides_how_far_the_texts_are_squeezed(compressor: Compressor, api: Api,
+                                                         body: dict) -> None:
+    sent = [api.compress(copy.deepcopy(body), compressor, count, "context", rate=rate)
+            .sent_tokens for rate in (0.3, 0.8)]
+    assert sent[0] < sent[1] < count(TEXTS[0]) + count(TEXTS[1])
+
+
+def _events(*payloads: dict | str, name: str | None = None) -> bytes:
+    """Server-sent events, one per payload (a string is sent as it is)."""
+    head = f"event: {name}\n" if name else ""
+    return b"".join(f"{head}data: {p if isinstance(p, str) else json.dumps(p)}\n\n".encode()
+                    for p in payloads)
+
+
+@pytest.mark.parametrize(("stream", "tokens"), [
+    (_events({"choices": [], "usage": {"completion_tokens": 7}}, "[DONE]"), 7),  # chat
+    (_events({"type": "response.completed", "response": {"usage": {"output_tokens": 9}}},
+             name="response.completed"), 9),  # responses
+    (_events({"type": "message_start", "message": {"usage": {"output_tokens": 0}}},
+             {"type": "message_delta", "usage": {"output_tokens": 3}}), 3),  # messages
+    (_events({"choices": []}, "[DONE]"), 0),  # no usage at all
+    (b'data:{"usage": {"completion_tokens": 5}}\n\n', 5),  # no space after the colon
+    (_events("", {"usage": {"completion_tokens": 4}}), 4),  # an empty event first
+    (_events("keep-alive", {"usage": {"completion_tokens": 4}}), 4),  # not JSON first
+    (_events({"usage": {"completion_tokens": 5}}, {"usage": {"completion_tokens": 0}}), 5),
+], ids=["chat", "responses", "messages", "none", "no-space", "empty-first", "not-json-first",
+        "zero-later"])
+@settings(max_examples=40, deadline=None)
+@given(cuts=st.lists(st.integers(0, 400), max_size=6))
+@example(cuts=[])
+def test_completion_tokens_are_found_in_a_stream_however_it_is_cut(stream: bytes, tokens: int,
+                                                                  cuts: list[int]) -> None:
+    scanner = UsageScanner()
+    bounds = [0, *sorted(c % (len(stream) + 1) for c in cuts), len(stream)]
+    for start, end in itertools.pairwise(bounds):
+        scanner.feed(stream[start:end])
+    assert scanner.completion_tokens == tokens

@@ -14,14 +14,28 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.routing import Route
 
-from edge_lingua.cascade import RemoteClient
+from edge_lingua.cascade import Ledger, RemoteClient
 from edge_lingua.cascade.redaction import Redactor
+from edge_lingua.errors import (
+    CircuitOpenError,
+    EdgeLinguaError,
+    RemoteError,
+    RemoteRateLimitedError,
+    RemoteRequestError,
+    RemoteUnavailableError,
+)
 from edge_lingua.proxy import Limits, ProxyConfig, ProxyServer
-from tests.servers import UPSTREAM_KEY, Action, delay, free_port, status
+from tests.servers import UPSTREAM_KEY, Action, FaultServer, delay, free_port, status
 from tests.test_proxy_server import CLIENT_TOKEN, DOCUMENT, QUESTION
 
 openai = pytest.importorskip("openai", reason="the openai client is a test dependency")
@@ -523,10 +537,11 @@ HAL = b'data: {"choices": [{"index": 0, "delta": {"content": "Hal"}}]}'
 
 
 @pytest.mark.parametrize(("sent", "opening"), [
+    (b"", b""),  # it broke off before any event
     (HAL + b"\n\n", b""),  # the last event was complete
     (HAL + b"\n", b"\n"),  # its blank line was missing
     (HAL, b"\n\n"),  # it broke off inside the event
-], ids=["complete", "no-blank-line", "inside-an-event"])
+], ids=["nothing-sent", "complete", "no-blank-line", "inside-an-event"])
 def test_a_stream_broken_off_ends_with_an_error_event_that_parses(fault, proxy_for, sent,
                                                                  opening):
     proxy, ledger = proxy_for(fault)
@@ -592,3 +607,199 @@ def test_threads_do_not_grow_with_idle_connections(fault, proxy_for):
     finally:
         for sock in socks:
             sock.close()
+
+
+StartProxy = Callable[..., tuple[ProxyServer, Ledger]]  # the ``proxy_for`` fixture
+
+
+class _StubUpstream(RemoteClient):
+    """An upstream client whose calls fail with ``error``, or whose stream is ``stream``."""
+
+    def __init__(self, error: EdgeLinguaError | None = None, stream: Any = None) -> None:
+        super().__init__("http://127.0.0.1:9/v1")
+        self.error = error
+        self._stream = stream
+
+    def post(self, *args: Any, **kwargs: Any) -> NoReturn:
+        assert self.error is not None
+        raise self.error
+
+    get = post
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._stream
+
+
+@contextlib.contextmanager
+def _serving(config: ProxyConfig, extra_routes: list[Route] | None = None
+             ) -> Iterator[ProxyServer]:
+    """A proxy of ``config`` on a free port, stopped at the end."""
+    server = ProxyServer(config, port=0, extra_routes=extra_routes or []).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _unavailable(message: str) -> dict:
+    return {"message": message, "type": "upstream_unavailable", "param": None}
+
+
+@pytest.mark.parametrize(("error", "code", "answer", "retry_after"), [
+    (RemoteRateLimitedError("remote is rate limiting: HTTP 429", retry_after=1.5), 429,
+     {"error": {"message": "remote is rate limiting: HTTP 429", "type": "rate_limited"}}, "2"),
+    (RemoteRateLimitedError("rate limited", body=b'{"error": {"message": "slow down"}}'), 429,
+     {"error": {"message": "slow down"}}, None),
+    (RemoteRequestError("rejected", status=422, body=b'{"error": {"message": "bad"}}'), 422,
+     {"error": {"message": "bad"}}, None),
+    (CircuitOpenError("circuit open after repeated failures"), 503,
+     {"error": {**_unavailable("circuit open after repeated failures"), "code": 503}}, None),
+    (RemoteUnavailableError("remote unavailable: HTTP 503"), 502,
+     {"error": {**_unavailable("remote unavailable: HTTP 503"), "code": 502}}, None),
+    (RemoteError("the upstream client broke"), 500,  # none of the above: the last resort
+     {"error": {"message": "the upstream client broke", "type": "server_error", "param": None,
+                "code": 500}}, None),
+], ids=["429-without-body", "429-with-body", "rejected", "circuit-open", "unavailable",
+        "other"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models"])
+def test_each_upstream_failure_is_an_exact_json_answer(path: str, error: EdgeLinguaError,
+                                                      code: int, answer: dict,
+                                                      retry_after: str | None) -> None:
+    with _serving(ProxyConfig(upstream=_StubUpstream(error), count=len)) as proxy:
+        connection = http.client.HTTPConnection(*proxy.address, timeout=30)
+        if path == "/v1/models":
+            connection.request("GET", path)
+        else:
+            connection.request("POST", path, body=json.dumps({"model": "m",
+                                                              "messages": MESSAGES}))
+        response = connection.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        assert (response.status, json.loads(response.read())) == (code, answer)
+        connection.close()
+    assert headers["content-type"] == "application/json"
+    assert headers.get("retry-after") == retry_after
+    # the savings headers go with every answer to a request that was compressed
+    assert ("x-edge-lingua-sent-tokens" in headers) == (path != "/v1/models")
+
+
+class _StalledStream:
+    """An event stream that sends one event with its usage, then sends more only once
+    ``go_on`` is set, until the proxy closes it."""
+
+    content_type = "text/event-stream"
+
+    def __init__(self) -> None:
+        self.go_on = threading.Event()
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'data: {"choices": [], "usage": {"completion_tokens": 7}}\n\n'
+        self.go_on.wait(10)
+        for _ in range(500):
+            if self.closed.is_set():
+                return
+            yield b'data: {"choices": []}\n\n'
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_a_client_leaving_mid_stream_is_logged_and_recorded(tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture
+                                                            ) -> None:
+    caplog.set_level(logging.INFO, logger="edge_lingua.proxy")
+    stream = _StalledStream()
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    config = ProxyConfig(upstream=_StubUpstream(stream=stream), count=len, ledger=ledger)
+    body = json.dumps({"model": "m", "stream": True, "messages": MESSAGES}).encode()
+    with _serving(config) as proxy:
+        with socket.create_connection(proxy.address, timeout=10) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                         b"%d\r\n\r\n%s" % (len(body), body))
+            received = b""
+            while b"completion_tokens" not in received and (chunk := sock.recv(4096)):
+                received += chunk
+        assert b"completion_tokens" in received  # the client read the first event, then left
+        stream.go_on.set()
+        deadline = time.monotonic() + 5
+        while not ledger.rows() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    (row,) = ledger.rows()
+    assert (row["error"], row["completion_tokens"]) == ("the client went away during the stream",
+                                                        7)
+    assert stream.closed.is_set()
+    assert "client went away during a stream" in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(("headers", "code"), [
+    ({"Authorization": f"Bearer {CLIENT_TOKEN}"}, 200),
+    ({"Authorization": f"bearer   {CLIENT_TOKEN}"}, 200),  # any case, any spacing
+    ({"x-api-key": CLIENT_TOKEN}, 200),
+    ({}, 401),
+    ({"Authorization": CLIENT_TOKEN}, 401),
+    ({"Authorization": f"Basic {CLIENT_TOKEN}"}, 401),
+    ({"Authorization": f"Bearer {CLIENT_TOKEN}0"}, 401),
+    ({"x-api-key": CLIENT_TOKEN[:-1]}, 401),
+])
+def test_the_client_token_is_taken_as_a_bearer_token_or_an_api_key(
+    fault: FaultServer, proxy_for: StartProxy, headers: dict[str, str], code: int
+) -> None:
+    proxy, _ = proxy_for(fault, client_token=CLIENT_TOKEN)
+    connection = http.client.HTTPConnection(*proxy.address, timeout=10)
+    try:
+        connection.request("GET", "/v1/models", headers=headers)
+        response = connection.getresponse()
+        assert (response.status, "error" in json.loads(response.read())) == (code, code != 200)
+    finally:
+        connection.close()
+
+
+def test_an_http_error_of_an_extra_route_keeps_its_status_and_detail(fault: FaultServer) -> None:
+    async def page(request: Request) -> NoReturn:
+        raise HTTPException(403, "the playground is switched off")
+
+    config = ProxyConfig(upstream=RemoteClient(fault.url), count=len)
+    with _serving(config, [Route("/playground", page)]) as server:
+        code, headers, body = request(server, "GET", "/playground")
+    assert code == 403 and headers["connection"] == "close"
+    assert body == {"error": {"message": "the playground is switched off",
+                              "type": "invalid_request_error", "param": None, "code": 403}}
+
+
+def test_connections_cut_off_for_slow_headers_free_their_place(fault: FaultServer,
+                                                              proxy_for: StartProxy) -> None:
+    proxy, _ = proxy_for(fault, limits=Limits(header_timeout_s=0.2, max_connections=2))
+    socks = [socket.create_connection(proxy.address, timeout=5) for _ in range(2)]
+    for sock in socks:
+        with sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")  # the head never ends
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408")
+    time.sleep(0.1)  # the server sees both connections closed
+    received, _ = raw_exchange(proxy, b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                                      b"Connection: close\r\n\r\n")
+    assert received.startswith(b"HTTP/1.1 200"), received
+
+
+_BODY_HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+
+
+@pytest.mark.parametrize(("data", "code", "message", "kind"), [
+    (_BODY_HEAD + b"Content-Length: 5000\r\n\r\n", 413,
+     "the request body is over the limit of 2000 bytes", "request_too_large"),
+    (_BODY_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+     + (b"5DC\r\n" + b"x" * 1500 + b"\r\n") * 2 + b"0\r\n\r\n", 413,
+     "the request body is over the limit of 2000 bytes", "request_too_large"),
+    (_BODY_HEAD + b'Content-Length: 100\r\n\r\n{"messages"', 408,
+     "the request body did not arrive within 0.2s", "request_timeout"),
+], ids=["declared-too-large", "chunked-too-large", "too-slow"])
+def test_a_body_that_cannot_be_read_gets_an_exact_json_error_and_a_close(
+    fault: FaultServer, proxy_for: StartProxy, data: bytes, code: int, message: str, kind: str
+) -> None:
+    proxy, _ = proxy_for(fault, limits=Limits(max_body_bytes=2000, body_timeout_s=0.2))
+    received, _ = raw_exchange(proxy, data)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % code) and b"\r\nconnection: close" in head.lower()
+    assert json.loads(body) == {"error": {"message": message, "type": kind, "param": "body",
+                                          "code": code}}
+    assert fault.received == []

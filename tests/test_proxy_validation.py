@@ -88,6 +88,10 @@ def test_too_many_messages_is_too_large() -> None:
      "must be a string, not a number"),
     (validation.responses, {"input": [{"role": "user", "content": "x"}, "y"]}, "input[1]",
      "must be an object, not a string"),
+    (validation.responses, {"input": [{"role": "user", "content": "x"}, {"role": 2}]},
+     "input[1].role", "must be a string, not a number"),
+    # a body built in Python may hold what JSON cannot: the check names the type
+    (validation.chat, {"messages": [("user", "x")]}, "messages[0]", "must be an object, not tuple"),
     (validation.responses, {"input": [{"role": "user", "content": [
         {"type": "input_text", "text": None}]}]}, "input[0].content[0].text",
      "must be a string, not null"),

@@ -4,13 +4,21 @@ patterns and hook, every string of a JSON body, and redaction before compression
 from __future__ import annotations
 
 import re
+import sys
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_lingua.cascade.prompt import prepare, tokenizer_counter
-from edge_lingua.cascade.redaction import STRUCTURAL_KEYS, Redaction, Redactor, _require
+from edge_lingua.cascade.redaction import (
+    STRUCTURAL_KEYS,
+    Redaction,
+    Redactor,
+    _replace,
+    _require,
+)
 from edge_lingua.errors import InvalidArgumentError, MissingDependencyError
 
 pytestmark = pytest.mark.timeout(120)
@@ -65,6 +73,12 @@ def test_each_pattern_is_redacted(kind, secret):
         ('api_key = "q8Zr2LmT0pXv9sKw"', 'api_key = "[API_KEY]"'),
         ("password: hunter2hunter2!", "password: [API_KEY]!"),
         ("Authorization: Bearer abcdef1234567890XYZ", "Authorization: Bearer [API_KEY]"),
+        # detect-secrets' keyword patterns: the value goes, the name and quotes stay
+        ('aws_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"', 'aws_key = "[API_KEY]"'),
+        ("//registry.npmjs.org/:_authToken=0123abcd-0123-abcd-0123-0123456789ab",
+         "//registry.npmjs.org/:_authToken=[API_KEY]"),
+        # a key inside an assigned value: one placeholder over both, nothing of either left
+        ("password=abcd.sk-proj-abcDEF0123456789xyzABC end", "password=[API_KEY] end"),
     ],
 )
 def test_values_assigned_to_secret_names_are_redacted(text, expected):
@@ -198,3 +212,87 @@ def test_redactor_errors_say_what_is_wrong():
                              r"'edge-lingua\[cascade\]'$"):
         _require("no_such_package.sub", "things")
     assert Redactor().redact_json({"a": "b@c.io"})[1] == Redaction("", {"email": 1})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("NO9386011117947", "[IBAN]"),  # Norway's 15 characters, the shortest IBANs
+    ("pay NO93 8601 1117 947 today", "pay [IBAN] today"),
+    # groups after the IBAN are dropped until the checksum holds; they stay in the text
+    ("IBAN DE89 3704 0044 0532 0130 00 12 EUR", "IBAN [IBAN] 12 EUR"),
+    ("DE89 3704 0044 0532 0130 00 7", "[IBAN] 7"),
+    ("DE893704004405320130007", "[IBAN]7"),
+    ("GB82 WEST 1234 5698 7654 32 REF 7", "[IBAN] REF 7"),
+])
+def test_the_longest_prefix_with_a_valid_iban_checksum_is_redacted(text: str,
+                                                                  expected: str) -> None:
+    assert Redactor(kinds=("iban",)).redact(text) == Redaction(expected, {"iban": 1})
+
+
+@pytest.mark.parametrize(("region", "number", "redacted"), [
+    ("IS", "611 1234", True),  # Iceland: 7 digits, the fewest a phone number may have
+    ("FO", "211234", False),  # Faroe Islands: 6 digits, too short to tell from other numbers
+])
+def test_phone_numbers_need_seven_digits(region: str, number: str, redacted: bool) -> None:
+    result = Redactor(kinds=("phone",), phone_regions=(region,)).redact(f"call {number} now")
+    assert result.text == ("call [PHONE] now" if redacted else f"call {number} now")
+
+
+@pytest.mark.parametrize(("kind", "text", "module", "what"), [
+    ("card", "4111 1111 1111 1111", "stdnum.luhn", "card numbers"),
+    ("iban", "DE89370400440532013000", "stdnum.iban", "IBANs"),
+    ("phone", "+44 20 7946 0958", "phonenumbers", "phone numbers"),
+])
+def test_a_missing_dependency_names_what_it_is_needed_for(monkeypatch: pytest.MonkeyPatch,
+                                                          kind: str, text: str, module: str,
+                                                          what: str) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # the import fails as if not installed
+    package = module.split(".")[0]
+    with pytest.raises(MissingDependencyError,
+                       match=rf"^redacting {what} needs {package}: pip install "):
+        Redactor(kinds=(kind,)).redact(text)
+
+
+def test_an_app_pattern_named_after_a_kind_adds_to_its_count() -> None:
+    redactor = Redactor(kinds=("api_key",), patterns={"api_key": r"INTERNAL-\d+"})
+    result = redactor.redact("INTERNAL-42 and sk-proj-abcDEF0123456789xyzABC")
+    assert result == Redaction("[API_KEY] and [API_KEY]", {"api_key": 2})
+
+
+@pytest.mark.parametrize(("text", "pattern", "expected", "count"), [
+    ("TCK-123456TCK-654321", r"TCK-\d{6}", "[T][T]", 2),  # adjacent matches stay two
+    ("a 12 b 3", r"\d*", "a [T] b [T]", 2),  # empty matches are no matches
+])
+def test_each_app_pattern_match_is_one_placeholder(text: str, pattern: str, expected: str,
+                                                   count: int) -> None:
+    assert Redactor(kinds=(), patterns={"t": pattern}).redact(text) == Redaction(expected,
+                                                                                 {"t": count})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text("abcdef", max_size=30).flatmap(lambda text: st.tuples(
+    st.just(text),
+    st.lists(st.tuples(st.integers(0, len(text)), st.integers(0, len(text))).map(sorted)
+             .map(tuple), max_size=6))))
+def test_every_matched_character_and_only_those_are_replaced(case: tuple[str, list]) -> None:
+    text, spans = case
+    counts = Counter({"x": 5})
+    out = _replace(text, spans, "#", "x", counts)
+    covered = {i for start, end in spans for i in range(start, end)}
+    assert out.replace("#", "") == "".join(c for i, c in enumerate(text) if i not in covered)
+    assert counts["x"] == 5 + out.count("#")
+    assert out.count("#") <= len(spans)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Card 4111 1111 1111 1111 12/25 cvv 123", "Card [CARD] 12/25 cvv 123"),
+    ("Visa 4111 1111 1111 1111 06 2027", "Visa [CARD] 06 2027"),
+    ("4111-1111-1111-1111 123 is the code", "[CARD] 123 is the code"),
+    ("card 4111-1111-1111-1111-123", "card [CARD]-123"),
+    # no group boundary to shorten at, and no shorter prefix that passes: left alone
+    ("ref 41111111111111112 and 1234 5678 9012 3456 78", None),
+    ("id 1234 5678 0006 0100", None),  # its first 12 digits pass, but no card is that short
+])
+def test_a_card_number_followed_by_its_expiry_date_is_redacted(
+    text: str, expected: str | None
+) -> None:
+    assert Redactor(kinds=("card",)).redact(text).text == (expected or text)

@@ -240,11 +240,16 @@ def _key_spans(text: str) -> list[Span]:
 
 
 def _card_spans(text: str) -> Iterator[Span]:
+    """Card candidates, shortened group by group until the Luhn check holds (a card number
+    that runs on into its expiry date or code is still found)."""
     luhn = _require("stdnum.luhn", "card numbers")
     for match in CARD.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn.is_valid(digits):
-            yield match.span()
+        candidate = match.group()
+        while len(digits := re.sub(r"\D", "", candidate)) >= 13:
+            if luhn.is_valid(digits):
+                yield match.start(), match.start() + len(candidate)
+                break
+            candidate = candidate[:max(candidate.rfind(" "), candidate.rfind("-"), 0)]
 
 
 def _iban_spans(text: str) -> Iterator[Span]:

@@ -1,0 +1,65 @@
+"""The test files that own each mutated module, for mutation testing (docs/TESTING.md).
+
+Under mutmut a mutant runs only the tests, among those that call its function, of the files
+that own its module (``tests/conftest.py``; the longest module prefix wins): a module's own
+tests kill its mutants, and a surviving mutant no longer runs every slow test that passes
+through it.
+"""
+
+OWNERS: dict[str, tuple[str, ...]] = {
+    "edge_lingua.segmentation": (
+        "tests/test_faithful.py",
+        "tests/test_selection_units.py",
+        "tests/test_hand_set_models.py",
+    ),
+    "edge_lingua.selection": (
+        "tests/test_selection_units.py",
+        "tests/test_hand_set_models.py",
+        "tests/test_faithful.py",
+    ),
+    "edge_lingua.bundle": ("tests/test_bundle.py", "tests/test_providers_units.py"),
+    "edge_lingua.providers": ("tests/test_providers_units.py", "tests/test_bundle.py"),
+    "edge_lingua.compressor": (
+        "tests/test_compressor.py",
+        "tests/test_hand_set_models.py",
+        "tests/test_faithful.py",
+        "tests/test_batching.py",
+        "tests/test_question.py",
+        "tests/test_perplexity_onnx.py",
+    ),
+    "edge_lingua.perplexity": (
+        "tests/test_perplexity_units.py",
+        "tests/test_perplexity_onnx.py",
+        "tests/test_perplexity_llama.py",
+    ),
+    "edge_lingua.cascade": (
+        "tests/test_cascade_units.py",
+        "tests/test_cascade_core.py",
+        "tests/test_cascade_remote.py",
+        "tests/test_cascade_drain.py",
+        "tests/test_cascade_queue.py",
+        "tests/test_cascade_local_failures.py",
+        "tests/test_cascade_llama.py",
+    ),
+    "edge_lingua.cascade.redaction": ("tests/test_redaction.py", "tests/test_proxy_http_errors.py"),
+    "edge_lingua.proxy": (
+        "tests/test_proxy_server.py",
+        "tests/test_proxy_http_errors.py",
+        "tests/test_proxy_hardening.py",
+        "tests/test_proxy_apis.py",
+        "tests/test_proxy_validation.py",
+        "tests/test_proxy_llama.py",
+    ),
+    "quantize": (
+        "tests/test_quantize_gate.py",
+        "tests/test_quantize_modes.py",
+        "tests/test_quantize_minilm.py",
+    ),
+}
+
+
+def owners_of(mutant: str) -> tuple[str, ...] | None:
+    """The test files owning the module of a mutmut mutant name; None: no entry."""
+    module = mutant.split(".x_")[0].split(".x\u01c1")[0]
+    found = [p for p in OWNERS if module == p or module.startswith(p + ".")]
+    return OWNERS[max(found, key=len)] if found else None
