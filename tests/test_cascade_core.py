@@ -378,3 +378,26 @@ def test_stop_waits_no_longer_than_its_timeout_for_a_hung_round(
     finally:
         release.set()
         drainer.stop()
+
+
+def test_a_drained_request_is_answered_and_recorded_under_its_id(fault, tmp_path: Path) -> None:
+    fault.script(default=DROP)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    queue = DeferredQueue(tmp_path / "q.sqlite")
+    cascade = Cascade(remote=remote(fault, model="gpt-test"), tokenizer=TOKENIZER, queue=queue,
+                      ledger=ledger)
+    deferred = cascade.ask(question(), defer=True)
+    fault.script(default=OK)
+    started = time.perf_counter()
+    (result,) = cascade.drain()
+    elapsed = time.perf_counter() - started
+    row = ledger.rows()[-1]
+    assert result.route == row["route"] == "drained"
+    assert result.request_id == row["request_id"] == deferred.request_id
+    assert result.text and result.text == queue.get(deferred.request_id).response[
+        "choices"][0]["message"]["content"]
+    assert row["model"] == fault.received[-1].body["model"]
+    assert result.original_tokens == row["original_tokens"] == deferred.original_tokens
+    assert result.sent_tokens == row["sent_tokens"] > 0
+    assert 0 <= row["latency_s"] == result.latency_s <= elapsed
+    assert result.error is None and row["error"] is None

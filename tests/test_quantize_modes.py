@@ -276,3 +276,38 @@ def test_rebuilt_fp32_graph_requantizes_to_the_same_int8_weights(
     assert any(name.endswith("_quantized") for name in first)
     for name, value in first.items():
         np.testing.assert_array_equal(second[name], value, err_msg=name)
+
+
+def test_calibration_feeds_are_the_runtimes_windows(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    import numpy as np
+
+    from edge_lingua.compressor import load_tokenizer
+    from edge_lingua_quantize.calibration import model_feeds
+
+    bundle = load_bundle(cached_bundle("bert", tmp_path_factory))
+    manifest = bundle.manifest
+    bos, eos, pad = (manifest.special_tokens[k] for k in ("bos", "eos", "pad"))
+    width = manifest.max_seq_len - 2
+    text = " ".join(paragraphs(3, seed=7))
+    ids = load_tokenizer(bundle.tokenizer_path).encode(text, add_special_tokens=False).ids
+    assert len(ids) > 2 * width
+    feeds = model_feeds(bundle, [text, ""])
+    assert len(feeds) == -(-len(ids) // width) + 1  # the empty text is one window: [bos, eos]
+    assert feeds[-1]["input_ids"].tolist() == [[bos, eos]]
+    inner = []
+    for feed in feeds[:-1]:
+        window = feed["input_ids"]
+        assert window.dtype == np.int64 and window.shape[0] == 1
+        assert window[0, 0] == bos and window[0, -1] == eos
+        assert window.shape[1] == manifest.max_seq_len or feed is feeds[-2]  # full but the last
+        assert feed["attention_mask"].tolist() == [[1] * window.shape[1]]
+        assert not feed["token_type_ids"].any()
+        inner.extend(window[0, 1:-1].tolist())
+    assert inner == ids
+    padded = model_feeds(bundle, ["a short text"], pad_to=manifest.max_seq_len)[0]
+    n = int(padded["attention_mask"].sum())
+    assert padded["input_ids"].shape == (1, manifest.max_seq_len)
+    assert padded["input_ids"][0, n - 1] == eos and (padded["input_ids"][0, n:] == pad).all()
+    assert not padded["attention_mask"][0, n:].any()
