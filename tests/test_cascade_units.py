@@ -23,7 +23,7 @@ from edge_lingua.cascade.prompt import compressible, plain_messages, prepare, sp
 from edge_lingua.cascade.queue import DONE, FAILED, PENDING, DeferredQueue
 from edge_lingua.cascade.redaction import Redactor
 from edge_lingua.cascade.remote import RetryPolicy, _describe, parse_retry_after
-from edge_lingua.errors import InvalidArgumentError
+from edge_lingua.errors import InvalidArgumentError, StorageError
 from edge_lingua.result import CompressionResult
 from tests.servers import REPO
 
@@ -240,6 +240,19 @@ def compressor_counter(compressor):
 
 
 # --- deferral queue -------------------------------------------------------------------------
+@pytest.mark.parametrize("lease_s", [0, -1.0])
+def test_a_lease_must_last_some_time(tmp_path: Path, lease_s: float) -> None:
+    with pytest.raises(InvalidArgumentError, match="lease_s must be > 0"):
+        DeferredQueue(tmp_path / "q.sqlite", lease_s)
+
+
+def test_an_unusable_queue_path_is_named_as_the_deferral_queue(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StorageError, match="deferral queue"):
+        DeferredQueue(blocker / "q.sqlite")
+
+
 def test_queue_keeps_requests_across_reopen_and_threads(tmp_path):
     path = tmp_path / "q" / "deferred.sqlite"
     queue = DeferredQueue(path)
