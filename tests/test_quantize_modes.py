@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -115,9 +116,10 @@ def test_keep_fp32_leaves_matching_nodes_unquantized(
 
 
 def test_percentile_calibration(
- tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Percentile calibration gets windows of one shape (padded, mask 0)."""
+    """Percentile calibration gets windows of one shape (padded, mask 0), and a progress bar
+    counts them."""
     method = "percentile"
     out = tmp_path / method
     quantize_bundle(cached_bundle("bert", tmp_path_factory), out, "static-qdq-int8",
@@ -125,6 +127,8 @@ def test_percentile_calibration(
                     threshold=0.0)
     settings = load_bundle(out).manifest.extra["quantization"]
     assert settings["calibrate_method"] == method and settings["calibration_windows"] == 16
+    progress = capfd.readouterr().err
+    assert re.search(r"calibrating:\s+\d+%\|[^|]*\|\s*\d+/16 \[[^\]]*window/s\]", progress)
     result = Compressor.load(out).compress(HELD_OUT[0], rate=0.5)
     assert 0 < sum(result.kept_mask[0]) < len(result.kept_mask[0])
 
