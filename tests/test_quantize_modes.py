@@ -282,15 +282,16 @@ def test_rebuilt_fp32_graph_requantizes_to_the_same_int8_weights(
         np.testing.assert_array_equal(second[name], value, err_msg=name)
 
 
+@pytest.mark.parametrize("arch", ["bert", "xlm-roberta"])  # pad ids 0 and 1
 def test_calibration_feeds_are_the_runtimes_windows(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, arch: str
 ) -> None:
     import numpy as np
 
     from edge_lingua.compressor import load_tokenizer
     from edge_lingua_quantize.calibration import model_feeds
 
-    bundle = load_bundle(cached_bundle("bert", tmp_path_factory))
+    bundle = load_bundle(cached_bundle(arch, tmp_path_factory))
     manifest = bundle.manifest
     bos, eos, pad = (manifest.special_tokens[k] for k in ("bos", "eos", "pad"))
     width = manifest.max_seq_len - 2
@@ -307,7 +308,8 @@ def test_calibration_feeds_are_the_runtimes_windows(
         assert window[0, 0] == bos and window[0, -1] == eos
         assert window.shape[1] == manifest.max_seq_len or feed is feeds[-2]  # full but the last
         assert feed["attention_mask"].tolist() == [[1] * window.shape[1]]
-        assert not feed["token_type_ids"].any()
+        assert not feed.get("token_type_ids", np.zeros(1)).any()
+        assert set(feed) == set(manifest.model_inputs)
         inner.extend(window[0, 1:-1].tolist())
     assert inner == ids
     padded = model_feeds(bundle, ["a short text"], pad_to=manifest.max_seq_len)[0]
