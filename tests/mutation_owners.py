@@ -6,6 +6,8 @@ tests kill its mutants, and a surviving mutant no longer runs every slow test th
 through it.
 """
 
+from benchmarks.mutation_score import module_of
+
 OWNERS: dict[str, tuple[str, ...]] = {
     "edge_lingua.segmentation": (
         "tests/test_faithful.py",
@@ -60,6 +62,6 @@ OWNERS: dict[str, tuple[str, ...]] = {
 
 def owners_of(mutant: str) -> tuple[str, ...] | None:
     """The test files owning the module of a mutmut mutant name; None: no entry."""
-    module = mutant.split(".x_")[0].split(".x\u01c1")[0]
+    module = module_of(mutant)
     found = [p for p in OWNERS if module == p or module.startswith(p + ".")]
     return OWNERS[max(found, key=len)] if found else None
