@@ -11,6 +11,7 @@ from benchmarks.mutation_score import module_of
 OWNERS: dict[str, tuple[str, ...]] = {
     "edge_lingua.segmentation": (
         "tests/test_faithful.py",
+        "tests/test_properties.py",
         "tests/test_selection_units.py",
         "tests/test_hand_set_models.py",
     ),
@@ -18,6 +19,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
         "tests/test_selection_units.py",
         "tests/test_hand_set_models.py",
         "tests/test_faithful.py",
+        "tests/test_properties.py",
     ),
     "edge_lingua.bundle": ("tests/test_bundle.py", "tests/test_providers_units.py"),
     "edge_lingua.providers": ("tests/test_providers_units.py", "tests/test_bundle.py"),
@@ -25,13 +27,17 @@ OWNERS: dict[str, tuple[str, ...]] = {
         "tests/test_compressor.py",
         "tests/test_hand_set_models.py",
         "tests/test_faithful.py",
+        "tests/test_properties.py",
         "tests/test_batching.py",
         "tests/test_question.py",
         "tests/test_perplexity_onnx.py",
     ),
-    "edge_lingua.perplexity": (
+    # Gemma through llama.cpp (tests/test_*_llama.py) is run for the module that drives it;
+    # every other module of the package has unit tests of its own, and a surviving mutant
+    # there would wait minutes on Gemma for nothing
+    "edge_lingua.perplexity": ("tests/test_perplexity_units.py", "tests/test_perplexity_onnx.py"),
+    "edge_lingua.perplexity.llama_scorer": (
         "tests/test_perplexity_units.py",
-        "tests/test_perplexity_onnx.py",
         "tests/test_perplexity_llama.py",
     ),
     "edge_lingua.cascade": (
@@ -41,22 +47,23 @@ OWNERS: dict[str, tuple[str, ...]] = {
         "tests/test_cascade_drain.py",
         "tests/test_cascade_queue.py",
         "tests/test_cascade_local_failures.py",
+    ),
+    "edge_lingua.cascade.local": (
+        "tests/test_cascade_core.py",
+        "tests/test_cascade_local_failures.py",
         "tests/test_cascade_llama.py",
     ),
     "edge_lingua.cascade.redaction": ("tests/test_redaction.py", "tests/test_proxy_http_errors.py"),
+    # tests/test_proxy_llama.py runs the proxy in a subprocess of the unmutated package
     "edge_lingua.proxy": (
         "tests/test_proxy_server.py",
         "tests/test_proxy_http_errors.py",
         "tests/test_proxy_hardening.py",
         "tests/test_proxy_apis.py",
         "tests/test_proxy_validation.py",
-        "tests/test_proxy_llama.py",
     ),
-    "quantize": (
-        "tests/test_quantize_gate.py",
-        "tests/test_quantize_modes.py",
-        "tests/test_quantize_minilm.py",
-    ),
+    # the MiniLM INT8 check (tests/test_quantize_minilm.py) runs in the suite
+    "quantize": ("tests/test_quantize_gate.py", "tests/test_quantize_modes.py"),
 }
 
 

@@ -246,4 +246,26 @@ def test_every_mutated_module_is_owned_by_test_files_that_exist() -> None:
     assert owners_of("edge_lingua.cascade.core.x\u01c1Cascade\u01c1_defer__mutmut_1") == OWNERS[
         "edge_lingua.cascade"]
     assert owners_of("quantize.quantizer.x__fuse__mutmut_6") == OWNERS["quantize"]
+    assert owners_of("edge_lingua.perplexity.llama_scorer.x_f__mutmut_1") == OWNERS[
+        "edge_lingua.perplexity.llama_scorer"]
+    assert "tests/test_perplexity_llama.py" not in owners_of(
+        "edge_lingua.perplexity.ranking.x_f__mutmut_1")
     assert owners_of("edge_lingua.encoder.x_f__mutmut_1") is None
+
+
+def test_mutmut_collects_exactly_the_owning_test_files_and_owns_every_mutated_file() -> None:
+    import tomllib
+
+    from tests.mutation_owners import OWNERS, owners_of
+
+    root = Path(__file__).parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    owning = {f for files in OWNERS.values() for f in files}
+    assert set(config["pytest_add_cli_args_test_selection"]) == owning
+    skipped = {root / p for p in config["do_not_mutate"]}
+    mutated = {path for pattern in config["only_mutate"] for path in root.glob(pattern)
+               if path.suffix == ".py" and path not in skipped and path.name != "__init__.py"}
+    assert len(mutated) > 30
+    for path in mutated:
+        module = ".".join(path.relative_to(root).with_suffix("").parts)
+        assert owners_of(f"{module}.x_f__mutmut_1"), module

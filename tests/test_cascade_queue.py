@@ -127,6 +127,29 @@ def test_sigkill_mid_drain_resends_only_the_in_flight_request_with_its_key(fault
     assert len(drained_rows(tmp_path)) == 5
 
 
+def test_a_queue_file_written_before_leases_is_upgraded_and_keeps_its_requests(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the schema before leases: no lease_owner / lease_until
+        db.execute("CREATE TABLE deferred (id TEXT PRIMARY KEY, created REAL NOT NULL, "
+                   "updated REAL NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL "
+                   "DEFAULT 0, payload TEXT NOT NULL, meta TEXT NOT NULL, response TEXT, "
+                   "error TEXT)")
+        db.execute("INSERT INTO deferred (id, created, updated, status, payload, meta) "
+                   "VALUES ('old-1', 1.0, 1.0, 'pending', '{\"model\": \"m\"}', '{}')")
+    queue = DeferredQueue(path, lease_s=60)
+    with sqlite3.connect(path) as db:
+        columns = {row[1]: row[2] for row in db.execute("PRAGMA table_info(deferred)")}
+    assert columns["lease_owner"] == "TEXT" and columns["lease_until"] == "REAL"
+    claimed = queue.claim("drainer-a")
+    assert claimed is not None and claimed.id == "old-1" and claimed.payload == {"model": "m"}
+    assert claimed.attempts == 1
+    assert queue.claim("drainer-b") is None  # the lease holds
+    DeferredQueue(path)  # opening an upgraded file again changes nothing
+    assert [d.id for d in queue.pending()] == ["old-1"]
+
+
 def test_ledger_counts_a_drained_request_once_whoever_records_it(tmp_path):
     from edge_lingua.cascade.ledger import Entry
 

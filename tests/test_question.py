@@ -139,6 +139,21 @@ def test_bad_questions_are_typed_errors(asked: Compressor, tiny_bert_bundle: Pat
         single.compress(TEXT, question=QUESTION, rate=0.5)
 
 
+def test_every_section_of_a_long_prompt_reads_the_question(asked: Compressor) -> None:
+    from edge_lingua.sections import SECTION_CHARS, section_bounds
+
+    text = "\n".join(paragraphs(400, seed=17)) + "\n"
+    assert len(text) > 2 * SECTION_CHARS
+    sections = [text[lo:hi] for lo, hi in section_bounds(text)]
+    whole = asked.compress(text, question=QUESTION, rate=0.4)
+    alone = [asked.compress(s, question=QUESTION, rate=0.4, structure="text") for s in sections]
+    assert whole.compressed_prompt == "".join(r.compressed_prompt for r in alone)
+    blind = "".join(asked.compress(s, rate=0.4, structure="text").compressed_prompt
+                    for s in sections)
+    assert whole.compressed_prompt != blind
+    assert whole.question_tokens == alone[0].question_tokens > 0
+
+
 def test_questions_per_prompt_match_single_calls(asked: Compressor) -> None:
     texts = paragraphs(2, seed=11)
     questions = [QUESTION, None]
