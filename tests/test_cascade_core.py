@@ -48,8 +48,9 @@ TOKENIZER = REPO / "edge_lingua" / "models" / "default" / "tokenizer.json"
 SURE, UNSURE = -0.1, -3.0  # mean log-probabilities either side of Policy().min_confidence
 
 
-def remote(server: FaultServer, model: str | None = None) -> RemoteClient:
-    return RemoteClient(server.url, model=model, timeout_s=2.0, retry=FAST,
+def remote(server: FaultServer, model: str | None = None, timeout_s: float = 2.0
+           ) -> RemoteClient:
+    return RemoteClient(server.url, model=model, timeout_s=timeout_s, retry=FAST,
                         breaker=CircuitBreaker(failure_threshold=50, reset_after_s=60))
 
 

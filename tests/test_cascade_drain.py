@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from edge_lingua.cascade import Cascade, CircuitBreaker, DeferredQueue, RemoteClient
+from edge_lingua.cascade import Cascade, DeferredQueue
 from tests.servers import DROP, OK, delay
 from tests.test_cascade_core import FAST, question, remote
 
@@ -36,10 +36,8 @@ def test_a_drained_post_that_times_out_is_sent_again_under_its_idempotency_key(
 ):
     fault.script(default=DROP)  # the remote is down: the request is deferred
     queue = DeferredQueue(tmp_path / "q.sqlite")
-    cascade = Cascade(remote=remote(fault), compressor=compressor, queue=queue)
+    cascade = Cascade(remote=remote(fault, timeout_s=0.4), compressor=compressor, queue=queue)
     request_id = cascade.ask(question(), defer=True).request_id
-    cascade.remote = RemoteClient(fault.url, timeout_s=0.4, retry=FAST,
-                                  breaker=CircuitBreaker(failure_threshold=50, reset_after_s=60))
     fault.script(delay(1.0), default=OK)
     before = len(fault.received)
     drained = cascade.drain()
