@@ -38,17 +38,26 @@ case "$1" in
   fetch)
     cp "trained_g$2"/* "$OUT"/ ;;
   support)
-    # VARIANTS: NAME:ROWS:WEIGHT:SENTENCE:LR ... (ROWS.jsonl.gz from `question_labels support`)
+    # VARIANTS: NAME:ROWS:WEIGHT:SENTENCE:LR[:EXTRA] ... (ROWS.jsonl.gz from `question_labels
+    # support`; EXTRA: rows trained on and never validated on, e.g. training.cloze's)
     for f in rows*.jsonl.gz; do gunzip -kf "$f"; done
     python3 -m training.question_labels support-finish rows_eval.jsonl labels_eval.jsonl \
       --default default_fp16
     for v in $VARIANTS; do
-      IFS=: read -r name rows weight sentence lr <<< "$v"
+      IFS=: read -r name rows weight sentence lr extra <<< "$v"
       python3 -m training.question_labels support-finish "$rows.jsonl" "labels_$name.jsonl" \
         --default default_fp16 --weight "$weight" --sentence "$sentence"
+      more=()
+      if [ -n "$extra" ]; then
+        python3 -m training.question_labels support-finish "$extra.jsonl" \
+          "labels_${name}_extra.jsonl" --default default_fp16 --weight "$weight" \
+          --sentence "$sentence"
+        more=(--extra "labels_${name}_extra.jsonl")
+      fi
       python3 -m training.train --labels "labels_$name.jsonl" --base default_fp16 \
         --out "support_$name" --lr "$lr" --epochs "${EPOCHS:-8}" --batch 32 --seed 0 \
-        --select answers_kept_0.33 --report labels_eval.jsonl > "train_$name.log" 2>&1 &
+        --select answers_kept_0.33 --report labels_eval.jsonl "${more[@]}" \
+        > "train_$name.log" 2>&1 &
     done
     wait
     best=$(python3 -c "import json,glob; print(max(glob.glob('support_*'), key=lambda d: json.load(open(d + '/train_summary.json'))['chosen']['answers_kept_0.33']))")

@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="validation metric that picks the epoch and learning rate")
     parser.add_argument("--report", type=Path,
                         help="held-out labels measured every epoch, never used to choose")
+    parser.add_argument("--extra", type=Path,
+                        help="more labels to train on, never validated on (training.cloze)")
     args = parser.parse_args(argv)
 
     random.seed(args.seed)
@@ -274,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     random.Random(args.seed).shuffle(items)
     n_val = max(1, int(len(items) * args.val_share))
     val, train = items[:n_val], items[n_val:]
+    if args.extra:  # after the split: validation stays the same items with or without them
+        train += load_items(args.extra, args.max_question_tokens)
     report = load_items(args.report, args.max_question_tokens) if args.report else None
     print(f"{len(train)} train / {len(val)} validation texts on {device}", flush=True)
     started = time.time()
