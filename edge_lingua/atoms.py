@@ -2,7 +2,8 @@
 
 URLs, e-mail addresses, file paths, UUIDs and hashes, IP addresses, numbers (signs,
 thousands separators, decimals, percent, currency), dates and times, versions and
-identifiers (snake_case, camelCase, dotted.names, kebab-case, CONSTANTS, @mentions, #tags).
+identifiers (snake_case, camelCase, dotted.names, kebab-case, CONSTANTS, @mentions, #tags;
+abbreviations such as U.S. and e.g. with their last period).
 :func:`find_atoms` returns their character spans and categories; segmentation turns each
 into one unit whose keep probability is pooled over all its tokens.
 """
@@ -26,7 +27,11 @@ DEFAULT_PROTECT = ("url", "email", "path", "uuid", "hash", "ip")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _H4 = r"[0-9A-Fa-f]{1,4}"
 _CURRENCY = r"[$€£¥₹]"
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
 _TRAIL = ".,;:!?)]}'\"”’>"  # sentence punctuation that ends an atom rather than belonging to it
+# U.S., e.g., i.e.: single letters between periods; the last period belongs to the abbreviation
+_ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
 
 # Order matters: the first pattern that matches at a position wins.
 _PATTERNS: tuple[tuple[str, str], ...] = (
@@ -43,7 +48,10 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
              r"|[\w@%+\-]+/[\w@%+~\-]*(?:\.[A-Za-z]\w*)+)"),
     ("datetime", r"\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
                  r"(?:Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}(?![\w.])"
-                 r"|\d{1,2}:\d{2}(?::\d{2})?(?:[ap]\.?m\.?)?(?![\w:])"),
+                 r"|\d{1,2}:\d{2}(?::\d{2})?(?:[ap]\.?m\.?)?(?![\w:])"
+                 # written dates: July 20, 1969; Jul. 20 1969; 20 July 1969
+                 rf"|(?<![A-Za-z]){_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}(?![\w])"
+                 rf"|\d{{1,2}}(?:st|nd|rd|th)? {_MONTH} \d{{4}}(?![\w])"),
     ("hash", r"(?:0x[0-9A-Fa-f]+|(?=[0-9A-Fa-f]*\d)(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{7,})"
              r"(?![\w])"),
     ("version", r"[vV]\d+(?:\.\d+)+(?:[\-+][0-9A-Za-z.\-]+)?|\d+\.\d+\.\d+(?:[\-+][0-9A-Za-z.]+)?"
@@ -130,9 +138,10 @@ def _trim(text: str, start: int, end: int) -> int:
 # A whitespace-delimited chunk that no pattern can match any part of: one ASCII word with at
 # most its first letter capital (no digit, separator, camelCase or hex-with-digit), wrapped in
 # at most a quote or bracket and followed by at most one sentence mark. Only datetimes span
-# whitespace, and they start with a digit, so a match never starts or ends in such a chunk.
+# whitespace, and they start with a digit or a month name, so a month name (with at most a
+# period) is scanned too: a match never starts or ends in a chunk that is left out.
 _PLAIN = r"[\"'(\[‘“]?[A-Za-z][a-z]*[)\]\"'’”]?[.,;:!?]?[)\]\"'’”]?"
-_NOT_PLAIN_RUN = re.compile(rf"(?<!\S)(?!{_PLAIN}(?!\S))\S+")
+_NOT_PLAIN_RUN = re.compile(rf"(?<!\S)(?:{_MONTH}\.?(?!\S)|(?!{_PLAIN}(?!\S))\S+)")
 
 
 def find_atoms(text: str, extra: Sequence[re.Pattern[str]] = ()) -> list[Atom]:
@@ -176,6 +185,9 @@ def scan_atoms(text: str, spans: Sequence[tuple[int, int]],
             if category in ("url", "path", "email", "identifier", "version", "mention",
                             "hashtag"):
                 end = _trim(text, start, end)
+            if (category == "identifier" and text[end:end + 1] == "."
+                    and _ABBREVIATION.fullmatch(text, start, end)):
+                end += 1
             if start < position or _overlaps(taken, start, end):
                 continue
             atoms.append(Atom(start, end, category))

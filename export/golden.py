@@ -112,7 +112,8 @@ SEGMENTATION_PIECES: tuple[str, ...] = (
     "—", "«»", "ok", "The", "answer", "is", "Question:", "foo.bar", "a-b", "x_1", "_x", "α-β",
     "ΟΔΥΣΣΕΥΣ", "straße", "ﬁ", "ﾃｽﾄ", "々", "ー", "\u0301", "a\u200db", "<b>", "a&b", "#&x", "@@a",
     "\x00", "\u200b", "\ufeff", "48/2", "and/or", "x/y.tar.gz", "line1\\nline2", "caf\\u00e9",
-    "a\\\\b", "\\", "1100万8569",
+    "a\\\\b", "\\", "1100万8569", "U.S.", "e.g.,", "U.S.A", "a.m.",
+    "July 20, 1969", "20 July 1969", "Jul. 4 1776", "May", "Mayday 5, 2020",
 )
 SEGMENTATION_GAPS: tuple[str, ...] = (
     " ", " ", "", "\n", "  ", "\n\n", "    ", "\t", ". ", "\r\n", "\u00a0", "\u3000", "\x1c",

@@ -121,6 +121,23 @@ def test_atoms_of_the_issue_are_found_whole() -> None:
     }
 
 
+def test_a_written_date_is_one_atom() -> None:
+    """July 20, 1969 is kept or dropped whole, never cut to "20 1969"; a month name alone, or
+    inside a word, is no date."""
+    text = ("Landed July 20, 1969 and 20 July 1969; Jul. 4 1776, May 5th, 2020. "
+            "In May, Mayday 5, 2020")
+    found = [text[a.start:a.end] for a in find_atoms(text) if a.category == "datetime"]
+    assert found == ["July 20, 1969", "20 July 1969", "Jul. 4 1776", "May 5th, 2020"]
+
+
+def test_an_abbreviation_keeps_its_last_period() -> None:
+    """U.S., e.g., a.m.: the last period is the abbreviation's own, so a kept abbreviation is
+    never cut to "U.S"; a dotted name's sentence period is not."""
+    text = "In the U.S. and U.S.A, e.g., at 9 a.m. call os.path. Done."
+    found = [text[a.start:a.end] for a in find_atoms(text) if a.category == "identifier"]
+    assert found == ["U.S.", "U.S.A", "e.g.", "a.m.", "os.path"]
+
+
 # characters that start, join or end atoms, plus plain letters, capitals and whitespace
 ATOM_ALPHABET = "aAbBcCeEfFxXzZ0123456789 \n\t.,;:!?/\\@#_-+~%$€()[]\"'’:T"
 

@@ -25,9 +25,13 @@ public final class Atoms {
     public static final List<String> DEFAULT_PROTECT = List.of("url", "email", "path", "uuid", "hash", "ip");
 
     private static final String TRAIL = ".,;:!?)]}'\"\u201d\u2019>";
+    // U.S., e.g., i.e.: single letters between periods; the last period belongs to the abbreviation
+    private static final Pattern ABBREVIATION = Pattern.compile("(?:[A-Za-z]\\.)+[A-Za-z]");
     private static final Map<Character, Character> OPENING = Map.of(')', '(', ']', '[', '}', '{', '>', '<');
     private static final Set<String> TRIMMED = Set.of("url", "path", "email", "identifier", "version",
             "mention", "hashtag");
+    private static final String MONTH = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?"
+            + "|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
     // edge_lingua/atoms.py _PATTERNS (f-strings resolved), first match at a position wins
     private static final String[][] PATTERNS = {
         {"url", "(?:[A-Za-z][A-Za-z0-9+.\\-]*://|www\\.|mailto:)[^\\s<>\\\"'`]+"},
@@ -43,7 +47,9 @@ public final class Atoms {
                 + "|[\\w@%+\\-]+/[\\w@%+~\\-]*(?:\\.[A-Za-z]\\w*)+)"},
         {"datetime", "\\d{4}-\\d{2}-\\d{2}(?:[T ]\\d{1,2}:\\d{2}(?::\\d{2}(?:\\.\\d+)?)?"
                 + "(?:Z|[+-]\\d{2}:?\\d{2})?)?|\\d{1,2}[/.]\\d{1,2}[/.]\\d{2,4}(?![\\w.])"
-                + "|\\d{1,2}:\\d{2}(?::\\d{2})?(?:[ap]\\.?m\\.?)?(?![\\w:])"},
+                + "|\\d{1,2}:\\d{2}(?::\\d{2})?(?:[ap]\\.?m\\.?)?(?![\\w:])"
+                + "|(?<![A-Za-z])" + MONTH + "\\.? \\d{1,2}(?:st|nd|rd|th)?,? \\d{4}(?![\\w])"
+                + "|\\d{1,2}(?:st|nd|rd|th)? " + MONTH + " \\d{4}(?![\\w])"},
         {"hash", "(?:0x[0-9A-Fa-f]+|(?=[0-9A-Fa-f]*\\d)(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{7,})(?![\\w])"},
         {"version", "[vV]\\d+(?:\\.\\d+)+(?:[\\-+][0-9A-Za-z.\\-]+)?|\\d+\\.\\d+\\.\\d+(?:[\\-+][0-9A-Za-z.]+)?"
                 + "(?![\\w.])|[A-Za-z][A-Za-z0-9]*-\\d+(?:\\.\\d+)+"},
@@ -140,6 +146,10 @@ public final class Atoms {
             String category = category(m);
             if (TRIMMED.contains(category)) {
                 end = trim(text, start, end);
+            }
+            if (category.equals("identifier") && end < text.length() && text.charAt(end) == '.'
+                    && ABBREVIATION.matcher(text).region(start, end).matches()) {
+                end++;
             }
             if (start < position || overlaps(taken, start, end)) {
                 continue;
