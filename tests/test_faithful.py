@@ -7,6 +7,7 @@ import json
 import re
 import sysconfig
 import warnings
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,9 @@ ATOMS = st.one_of(
     NAME.map(lambda a: f"@{a}"),
     NAME.map(lambda a: f"#{a}"),
     HEX.map(lambda h: f"9f{h}e1"),
+    st.dates(min_value=date(1000, 1, 1)).map(lambda d: f"{d:%B} {d.day}, {d.year}"),
+    st.dates(min_value=date(1000, 1, 1)).map(lambda d: f"{d.day} {d:%b} {d.year}"),
+    st.sampled_from(["U.S.", "e.g.", "i.e.", "U.S.A.", "a.m."]),
 )
 PROSE = st.lists(st.sampled_from(["the", "report", "says", "that", "we", "shipped", "it", "to",
                                   "and", "then", "checked", "again", "."]), min_size=1, max_size=6)
