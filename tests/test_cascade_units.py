@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -66,6 +67,23 @@ def test_breaker_opens_after_threshold_and_probes_once_after_reset():
     assert breaker.allow()
     breaker.record_success()
     assert breaker.state == CLOSED and breaker.allow()
+
+
+def test_breaker_defaults_are_the_documented_ones():
+    """docs/CASCADE.md: 5 consecutive failures open it, for 30 s."""
+    breaker = CircuitBreaker()
+    assert (breaker.failure_threshold, breaker.reset_after_s) == (5, 30.0)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"failure_threshold": 0}, "failure_threshold must be a positive integer, got 0"),
+    ({"failure_threshold": 2.5}, "failure_threshold must be a positive integer, got 2.5"),
+    ({"reset_after_s": 0}, "reset_after_s must be > 0, got 0"),
+    ({"reset_after_s": -1.5}, "reset_after_s must be > 0, got -1.5"),
+])
+def test_breaker_refuses_bad_settings_with_their_values(settings, message):
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        CircuitBreaker(**settings)
 
 
 def test_breaker_success_resets_the_failure_count():
@@ -188,13 +206,23 @@ def test_prepare_marks_whole_messages_and_redacts_everything_that_leaves(compres
     assert prepared.messages[1]["content"] == "my key is [API_KEY], is that ok?"
 
 
-@pytest.mark.parametrize(
-    "messages",
-    [[], "hello", [{"content": "no role"}], [{"role": "user", "content": 5}]],
-)
-def test_prepare_rejects_malformed_messages(messages):
-    with pytest.raises(InvalidArgumentError):
+@pytest.mark.parametrize(("messages", "message"), [
+    ([], "messages must be a non-empty list of chat messages"),
+    ("hello", "messages must be a non-empty list of chat messages"),
+    ([{"content": "no role"}], "message 0 must be an object with a string 'role'"),
+    ([{"role": "user", "content": 5}], "message 0 content must be a string or a list of parts"),
+])
+def test_prepare_rejects_malformed_messages(messages, message):
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
         prepare(messages, None, len)
+
+
+@pytest.mark.parametrize("limits", [{"backoff_base_s": -1}, {"backoff_max_s": -0.5},
+                                    {"max_retry_after_s": -2}])
+def test_retry_policy_refuses_negative_limits(limits):
+    with pytest.raises(InvalidArgumentError,
+                       match=r"^backoff and Retry-After limits must be >= 0$"):
+        RetryPolicy(**limits)
 
 
 

@@ -255,6 +255,8 @@ def test_lines_keep_indentation_and_dropped_lines_vanish() -> None:
     keep = np.zeros(len(words), dtype=bool)
     keep[[0, len(words) - 2, len(words) - 1]] = True  # "intro" ... "last line"
     assert join_units(text, units.spans, keep) == "intro\n\nlast line\n"  # one break left
+    keep[0] = False  # a dropped first line leaves no paragraph break in front
+    assert join_units(text, units.spans, keep) == "last line\n"
     crlf = "a b\r\nc d\r\n"
     units = split_units(crlf)
     assert join_units(crlf, units.spans, np.array([1, 0, 1, 1], bool)) == "a\r\nc d\r\n"

@@ -10,8 +10,15 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from edge_lingua import providers
 from edge_lingua.errors import InvalidArgumentError, ProviderError
-from edge_lingua.providers import CPU, SessionConfig, batch_size_for, create_session
+from edge_lingua.providers import (
+    CPU,
+    SessionConfig,
+    batch_size_for,
+    create_session,
+    resolve_providers,
+)
 
 CUDA = "CUDAExecutionProvider"
 SPIN = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
@@ -111,3 +118,15 @@ def test_gpu_providers_batch_windows_and_the_cpu_takes_one() -> None:
     assert batch_size_for(CPU) == 1
     assert batch_size_for(CUDA) == 16
     assert batch_size_for("TensorrtExecutionProvider") == 16
+
+
+def test_a_provider_this_build_lacks_is_named_in_the_fallback_warning(monkeypatch) -> None:
+    monkeypatch.setattr(providers, "available_providers", lambda: [CPU])
+    with pytest.warns(RuntimeWarning) as caught:
+        assert resolve_providers(["cuda", "cpu"]) == [CPU]
+    assert [str(w.message) for w in caught] == [
+        f"execution provider(s) {CUDA} not available in this onnxruntime build ({CPU}); "
+        "falling back"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_providers() == [CPU]  # no preference given: nothing to warn about
