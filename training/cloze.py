@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from training.corpus import quality_chunks
-from training.qa_corpus import XQUAD_LANGUAGES, QAItem, xquad_articles
+from training.qa_corpus import XQUAD_LANGUAGES, QAItem, among_distractors, xquad_articles
 
 QUESTION_WORDS = {"en": ("what", "which", "who", "when", "how many"),
                   "de": ("was", "welche", "wer", "wann", "wie viele"),
@@ -64,8 +64,7 @@ def answer_span(text: str, start: int, end: int, language: str, rng: random.Rand
     words = [(m.start(), m.end()) for m in _WORD.finditer(sentence)]
     if len(words) < 6:
         return None
-    candidates = [(s, e) for s, e in ((start + m.start(), start + m.end())
-                                      for m in _NUMBER.finditer(sentence))]
+    candidates = [(start + m.start(), start + m.end()) for m in _NUMBER.finditer(sentence)]
     capitalised: list[tuple[int, int]] = []
     for i, (s, e) in enumerate(words[1:], 1):
         word = sentence[s:e].strip(_TRIM)
@@ -97,8 +96,8 @@ def cloze_question(text: str, sentence: tuple[int, int], span: tuple[int, int], 
     if language == "zh":
         left = [c for c in before[-2 * reach :] if rng.random() < keep or c.isdigit()]
         right = [c for c in after[: 2 * reach].rstrip("。！？") if rng.random() < keep]
-        body = "".join(left) + wh + "".join(right)
-        return (wh + "".join(left) + "".join(right) if rng.random() < 0.5 else body) + mark
+        head, tail = "".join(left), "".join(right)
+        return (wh + head + tail if rng.random() < 0.5 else head + wh + tail) + mark
     left = [w for w in before.split()[-reach:] if rng.random() < keep]
     right = [w.strip(_TRIM) for w in after.split()[:reach] if rng.random() < keep]
     right = [w for w in right if w]
@@ -137,16 +136,12 @@ def cloze_items(seed: int, per_sentence: int = 1, distractors: int = 2) -> list[
                 if span is None:
                     continue
                 question = cloze_question(text, sentence, span, language, rng)
-                name = f"{uid}-s{k}-{copy}"
-                items.append(QAItem(name, question, text, [span]))
+                item = QAItem(f"{uid}-s{k}-{copy}", question, text, [span])
+                items.append(item)
                 if len(items) == 1:  # as in the run that trained the shipped model
                     continue
-                others = rng.sample([t for t in by_language[language] if t != text], distractors)
-                position = rng.randrange(distractors + 1)
-                parts = [*others[:position], text, *others[position:]]
-                shift = sum(len(p) + 2 for p in parts[:position])
-                items.append(QAItem(f"{name}-multi", question, "\n\n".join(parts),
-                                    [(span[0] + shift, span[1] + shift)]))
+                pool = [t for t in by_language[language] if t != text]
+                items.append(among_distractors(item, pool, distractors, rng))
     return items
 
 

@@ -83,13 +83,22 @@ def xquad_items(language: str, seed: int, distractors: int = 2, hidden_every: in
             items.append(QAItem(q.uid, q.question, q.paragraph, q.answer_spans))
             if k % hidden_every:
                 continue
-            others = rng.sample([t for i, t in enumerate(texts) if i != p_index], distractors)
-            position = rng.randrange(distractors + 1)
-            parts = [*others[:position], q.paragraph, *others[position:]]
-            shift = sum(len(p) + 2 for p in parts[:position])
-            items.append(QAItem(f"{q.uid}-multi", q.question, "\n\n".join(parts),
-                                [(s + shift, e + shift) for s, e in q.answer_spans]))
+            others = [t for i, t in enumerate(texts) if i != p_index]
+            items.append(among_distractors(QAItem(q.uid, q.question, q.paragraph,
+                                                  q.answer_spans), others, distractors, rng))
     return items
+
+
+def among_distractors(item: QAItem, pool: list[str], distractors: int, rng: random.Random
+                      ) -> QAItem:
+    """``item`` (uid + ``-multi``) with its text placed at a random position among
+    ``distractors`` texts drawn from ``pool``, blank-line separated; evidence spans follow."""
+    others = rng.sample(pool, distractors)
+    position = rng.randrange(distractors + 1)
+    parts = [*others[:position], item.text, *others[position:]]
+    shift = sum(len(p) + 2 for p in parts[:position])
+    return QAItem(f"{item.uid}-multi", item.question, "\n\n".join(parts),
+                  [(s + shift, e + shift) for s, e in item.evidence])
 
 
 def clean_turn(content: str) -> str:
