@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from training.cloze import (
     QUESTION_WORDS,
+    TYPED_WORDS,
+    answer_kind,
     answer_span,
     cloze_items,
     cloze_question,
@@ -60,6 +62,38 @@ def test_an_answer_is_inside_its_sentence_and_missing_from_its_question(
             words = [w.strip(".,").lower() for w in answer.split()]
             assert not (set(words) - set(text[sentence[0]:start].lower().split())
                         - set(text[end:sentence[1]].lower().split())) & kept
+
+
+@pytest.mark.parametrize(("answer", "language", "kind"), [
+    ("1969", "en", "year"), ("2021", "zh", "year"), ("209000", "en", "number"),
+    ("6,500", "ru", "number"), ("3.5 million", "es", "number"), ("Pro Bowl", "en", "name"),
+    ("Kalenjin", "es", "name"), ("Brasilien", "de", "words"), ("长江", "zh", "words"),
+    ("cubic metres", "en", "words"), ("1492 ships", "en", "number"),
+])
+def test_a_typed_question_word_fits_its_answer(answer: str, language: str, kind: str) -> None:
+    """``--typed``: a year is asked with "when", another number with "how many", a capitalised
+    name (not in German or Chinese, where capitals say nothing) with who / what / which /
+    where; the question replaces the answer with one of its kind's words."""
+    assert answer_kind(answer, language) == kind
+    text = f"Long ago {answer} was written down in the old town archive by the clerk."
+    start = text.index(answer)
+    sentence, span = (0, len(text)), (start, start + len(answer))
+    asked = {cloze_question(text, sentence, span, language, random.Random(seed), keep=1.0,
+                            typed=True) for seed in range(40)}
+    words = TYPED_WORDS[language][kind]
+    assert all(answer not in q and any(w in q.lower() for w in words) for q in asked)
+    assert all(not any(w in q.lower() for k, ws in TYPED_WORDS[language].items() if k != kind
+                       for w in ws if all(w not in x for x in words)) for q in asked)
+
+
+def test_phrase_answers_are_three_to_six_words_and_untyped_items_stay_the_same() -> None:
+    rng = random.Random(3)
+    sentence = (0, len(PARAGRAPH.split(". ")[1]) + 1)
+    text = PARAGRAPH.split(". ")[1] + "."
+    spans = {answer_span(text, *sentence, "en", rng, phrases=1.0) for _ in range(50)}
+    assert spans and all(3 <= len(text[s:e].split()) <= 6 for s, e in spans)
+    assert {answer_span(text, *sentence, "en", random.Random(k)) for k in range(50)} == {
+        answer_span(text, *sentence, "en", random.Random(k), phrases=0.0) for k in range(50)}
 
 
 @pytest.fixture(scope="module")

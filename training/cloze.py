@@ -32,11 +32,28 @@ QUESTION_WORDS = {"en": ("what", "which", "who", "when", "how many"),
                   "zh": ("什么", "哪个", "谁", "何时", "多少"),
                   "ru": ("что", "какой", "кто", "когда", "сколько"),
                   "ar": ("ما", "أي", "من", "متى", "كم")}
+# --typed: the question word fits the answer: a year asks "when", another number "how many",
+# a capitalised name who / what / which / where, other words what / which
+TYPED_WORDS = {
+    "en": {"year": ("when", "in what year"), "number": ("how many", "how much"),
+           "name": ("who", "what", "which", "where"), "words": ("what", "which")},
+    "de": {"year": ("wann", "in welchem Jahr"), "number": ("wie viele", "wie viel"),
+           "name": ("wer", "was", "welche", "wo"), "words": ("was", "welche")},
+    "es": {"year": ("cuándo", "en qué año"), "number": ("cuántos", "cuánto"),
+           "name": ("quién", "qué", "cuál", "dónde"), "words": ("qué", "cuál")},
+    "zh": {"year": ("何时", "哪一年"), "number": ("多少", "几"),
+           "name": ("谁", "什么", "哪个", "哪里"), "words": ("什么", "哪个")},
+    "ru": {"year": ("когда", "в каком году"), "number": ("сколько",),
+           "name": ("кто", "что", "какой", "где"), "words": ("что", "какой")},
+    "ar": {"year": ("متى", "في أي عام"), "number": ("كم",),
+           "name": ("من", "ما", "أي", "أين"), "words": ("ما", "أي")},
+}
 QUESTION_MARK = {"zh": "？", "ar": "؟"}
 _SENTENCE = {"zh": re.compile(r"[^。！？]+[。！？]?"),
              "other": re.compile(r"\S.*?(?:[.!?؟](?=\s|$)|$)", re.S)}
 _WORD = re.compile(r"\S+")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 _TRIM = ".,;:!?\"'()[]«»“”’؟،"
 
 
@@ -46,10 +63,11 @@ def sentences(text: str, language: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(text) if m.group().strip()]
 
 
-def answer_span(text: str, start: int, end: int, language: str, rng: random.Random
-                ) -> tuple[int, int] | None:
+def answer_span(text: str, start: int, end: int, language: str, rng: random.Random,
+                phrases: float = 0.0) -> tuple[int, int] | None:
     """A span of the sentence ``text[start:end]`` to ask about: a number, a run of capitalised
-    words, a few characters (Chinese), or one to three words, chosen at random among them."""
+    words, a few characters (Chinese), or one to three words, chosen at random among them;
+    with probability ``phrases`` (not Chinese) three to six words instead."""
     sentence = text[start:end]
     if language == "zh":
         if len(sentence) < 8:
@@ -75,7 +93,11 @@ def answer_span(text: str, start: int, end: int, language: str, rng: random.Rand
                 capitalised.append((i, i + 1))
     for a, b in capitalised:
         candidates.append((start + words[a][0], start + words[b - 1][1]))
-    if not candidates or rng.random() < 0.3:
+    if phrases and len(words) >= 8 and rng.random() < phrases:
+        width = rng.randint(3, 6)
+        a = rng.randrange(1, len(words) - width)
+        candidates = [(start + words[a][0], start + words[a + width - 1][1])]
+    elif not candidates or rng.random() < 0.3:
         width = rng.randint(1, 3)
         a = rng.randrange(1, len(words) - width)
         candidates = [(start + words[a][0], start + words[a + width - 1][1])]
@@ -85,12 +107,26 @@ def answer_span(text: str, start: int, end: int, language: str, rng: random.Rand
     return (s, e) if e > s else None
 
 
+def answer_kind(answer: str, language: str) -> str:
+    """What a cloze answer is, for its question word: year, number, name or words."""
+    if _YEAR.fullmatch(answer):
+        return "year"
+    if _NUMBER.search(answer):
+        return "number"
+    if language not in ("de", "zh") and answer[:1].isupper():
+        return "name"
+    return "words"
+
+
 def cloze_question(text: str, sentence: tuple[int, int], span: tuple[int, int], language: str,
-                   rng: random.Random, keep: float = 0.8, reach: int = 10) -> str:
+                   rng: random.Random, keep: float = 0.8, reach: int = 10,
+                   typed: bool = False) -> str:
     """The sentence around ``span`` (``reach`` words each side) with the span replaced by a
-    question word, each other word kept with probability ``keep``, and half the time the
-    question word first."""
-    wh = rng.choice(QUESTION_WORDS[language])
+    question word (``typed``: one that fits the answer, :data:`TYPED_WORDS`), each other word
+    kept with probability ``keep``, and half the time the question word first."""
+    words_for = (TYPED_WORDS[language][answer_kind(text[span[0]:span[1]], language)] if typed
+                 else QUESTION_WORDS[language])
+    wh = rng.choice(words_for)
     mark = QUESTION_MARK.get(language, "?")
     before, after = text[sentence[0] : span[0]], text[span[1] : sentence[1]]
     if language == "zh":
@@ -119,10 +155,11 @@ def paragraphs() -> Iterator[tuple[str, str, str]]:
         yield f"cloze-{uid}", "en", text
 
 
-def cloze_items(seed: int, per_sentence: int = 1, distractors: int = 2) -> list[QAItem]:
+def cloze_items(seed: int, per_sentence: int = 1, distractors: int = 2, typed: bool = False,
+                phrases: float = 0.0) -> list[QAItem]:
     """Cloze items (module docstring): ``per_sentence`` per sentence of every training
     paragraph, each also with its paragraph among ``distractors`` others of the same
-    language."""
+    language; ``typed`` and ``phrases`` as in :func:`cloze_question` and :func:`answer_span`."""
     rng = random.Random(seed)
     texts = list(paragraphs())
     by_language: dict[str, list[str]] = {}
@@ -132,10 +169,10 @@ def cloze_items(seed: int, per_sentence: int = 1, distractors: int = 2) -> list[
     for uid, language, text in texts:
         for k, sentence in enumerate(sentences(text, language)):
             for copy in range(per_sentence):
-                span = answer_span(text, *sentence, language, rng)
+                span = answer_span(text, *sentence, language, rng, phrases)
                 if span is None:
                     continue
-                question = cloze_question(text, sentence, span, language, rng)
+                question = cloze_question(text, sentence, span, language, rng, typed=typed)
                 item = QAItem(f"{uid}-s{k}-{copy}", question, text, [span])
                 items.append(item)
                 if len(items) == 1:  # as in the run that trained the shipped model
@@ -150,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-sentence", type=int, default=1)
+    parser.add_argument("--typed", action="store_true",
+                        help="question words that fit the answer (year, number, name, words)")
+    parser.add_argument("--phrases", type=float, default=0.0,
+                        help="share of answers that are three to six words")
     args = parser.parse_args(argv)
-    items = cloze_items(args.seed, args.per_sentence)
+    items = cloze_items(args.seed, args.per_sentence, typed=args.typed, phrases=args.phrases)
     with args.out.open("w", encoding="utf-8") as handle:
         for item in items:
             handle.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
