@@ -18,8 +18,8 @@ import onnx
 
 from benchmarks.common import REPO, machine, write_json
 from edge_lingua.bundle import read_manifest
+from edge_lingua.compressor import SHIPPED_MODELS
 
-SHIPPED = ("default", "small")
 QUANTIZATION_PARAMETERS = ("_scale", "_zero_point")
 
 
@@ -32,6 +32,8 @@ def bundle_facts(bundle: Path) -> dict[str, object]:
     parameters = int(sum(np.prod(t.dims, dtype=np.int64) for t in weights))
     embeddings = int(sum(np.prod(t.dims, dtype=np.int64) for t in weights
                          if "embeddings" in t.name and len(t.dims) == 2))
+    vocabulary = next(t.dims[0] for t in weights if "word_embeddings" in t.name)
+    fidelity = json.loads((bundle / "fidelity.json").read_text(encoding="utf-8"))
     attention = [n for n in model.graph.node if n.op_type in ("Attention", "QAttention")]
     heads = {a.i for n in attention for a in n.attribute if a.name == "num_heads"}
     return {
@@ -44,6 +46,8 @@ def bundle_facts(bundle: Path) -> dict[str, object]:
         "bundle_mb": (sum(sizes.values()) + (bundle / "manifest.json").stat().st_size) / 1e6,
         "parameters_millions": parameters / 1e6,
         "embedding_parameters_millions": embeddings / 1e6,
+        "vocabulary": int(vocabulary),
+        "fidelity_min_agreement": fidelity["min_agreement"],
         "quantization": manifest.quantization,
         "max_seq_len": manifest.max_seq_len,
     }
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    facts = {name: bundle_facts(REPO / "edge_lingua" / "models" / name) for name in SHIPPED}
+    facts = {name: bundle_facts(REPO / "edge_lingua" / "models" / name) for name in SHIPPED_MODELS}
     write_json(args.out, {"section": "bundles", "machine": machine(), "bundles": facts})
     print(json.dumps(facts, indent=2))
     return 0

@@ -125,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     compress = sub.add_parser("compress", help="compress a prompt (file or stdin) to stdout")
     compress.add_argument("file", nargs="?", help="text file (default: stdin)")
     compress.add_argument("--bundle", help="token-classifier bundle folder, or a shipped "
-                          "model's name: default (the default) or small; causal-lm bundle "
-                          "or .gguf file for perplexity methods")
+                          "model's name: default (the default), small or multilingual; "
+                          "causal-lm bundle or .gguf file for perplexity methods")
     compress.add_argument("--method", choices=(CLASSIFIER_METHOD, *METHODS),
                           default=CLASSIFIER_METHOD,
                           help="llmlingua2: token classifier (default); perplexity, "

@@ -77,7 +77,7 @@ class LowCoverageWarning(UserWarning):
 
 
 # models shipped inside the package, loadable by name: Compressor.load("small")
-SHIPPED_MODELS = ("default", "small")
+SHIPPED_MODELS = ("default", "small", "multilingual")
 
 
 def pool_word_probs(token_word: np.ndarray, token_readable: np.ndarray,
@@ -189,7 +189,8 @@ class Compressor:
         verify: bool = True,
     ) -> Compressor:
         """Open a token-classifier bundle: a folder, or the name of a shipped model
-        (``"default"``, the default; ``"small"``, the 3-layer student). A folder of that name
+        (``"default"``, the default; ``"small"``, the 3-layer student; ``"multilingual"``, the
+        question-aware model with Gemma 3's vocabulary). A folder of that name
         in the working directory wins over the shipped model."""
         if bundle is None:
             bundle = "default"

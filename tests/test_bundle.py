@@ -219,7 +219,7 @@ def test_model_needing_an_input_the_runtime_cannot_feed_is_refused(bundle: Path)
     assert caught.value.field == "model_inputs"
 
 
-@pytest.mark.parametrize("name", ["default", "small"])
+@pytest.mark.parametrize("name", ["default", "small", "multilingual"])
 def test_a_manifest_reads_back_as_the_json_it_was_written_as(name: str) -> None:
     """``Manifest.to_json`` is what ``write_manifest`` and ``edge-lingua inspect`` print: every
     field under its own name, the question fields only for a question-aware bundle."""
@@ -227,7 +227,7 @@ def test_a_manifest_reads_back_as_the_json_it_was_written_as(name: str) -> None:
     written = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     manifest = read_manifest(path)
     assert manifest.to_json() == written
-    assert ("question_aware" in written) is (name == "default")
+    assert ("question_aware" in written) is (name != "small")
     assert type(manifest).from_json(manifest.to_json()) == manifest
 
 

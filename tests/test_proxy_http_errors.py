@@ -5,6 +5,7 @@ that ends with an error event when the upstream breaks mid-answer, never a dropp
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -130,7 +131,9 @@ def _request(address: str, body: bytes | None, headers: dict[str, str],
             connection.putheader(name, value)
         connection.endheaders()
         if body is not None:
-            connection.send(body)
+            # the proxy may answer (413) before the whole upload is read: read that answer
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                connection.send(body)
         response = connection.getresponse()
         return response.status, response.read()
     finally:

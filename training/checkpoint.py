@@ -92,8 +92,9 @@ def assemble(shards: Path, base: Path, out: Path, card: Path, licence: Path) -> 
     config = json.loads((shards / "config.json").read_text(encoding="utf-8"))
     config["torch_dtype"] = "float32"
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    for name in TOKENIZER_FILES:
-        shutil.copyfile(base / name, out / name)
+    for name in TOKENIZER_FILES:  # vocab.txt only where the tokenizer has one (WordPiece)
+        if name == "tokenizer.json" or (base / name).exists():
+            shutil.copyfile(base / name, out / name)
     shutil.copyfile(card, out / "README.md")
     shutil.copyfile(licence, out / "LICENSE")
 

@@ -27,7 +27,8 @@ LICENSE = (
 SOURCE = "sentence-transformers/all-MiniLM-L6-v2 fine-tuned on Gemma 3 270M self-information"
 
 
-def ship(bundle: Path, out: Path, card: Path, source_model: str = SOURCE) -> None:
+def ship(bundle: Path, out: Path, card: Path, source_model: str = SOURCE,
+         license: str = LICENSE) -> None:
     source = load_bundle(bundle, kind="token-classifier")
     out.mkdir(parents=True, exist_ok=False)
     for name in source.manifest.files:
@@ -37,7 +38,7 @@ def ship(bundle: Path, out: Path, card: Path, source_model: str = SOURCE) -> Non
     for key in ("format_version", "files"):
         fields.pop(key)
     fields.pop("question_aware", None)  # implied by input_format
-    fields.update(license=LICENSE, source_model=source_model)
+    fields.update(license=license, source_model=source_model)
     names = list(source.manifest.files)
     if "README.md" not in names:
         names.append("README.md")
@@ -50,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--card", type=Path, required=True)
     parser.add_argument("--source", default=SOURCE, help="the manifest's source_model")
+    parser.add_argument("--license", default=LICENSE, help="the manifest's license")
     args = parser.parse_args(argv)
-    ship(args.bundle, args.out, args.card, args.source)
+    ship(args.bundle, args.out, args.card, args.source, args.license)
     return 0
 
 
