@@ -93,8 +93,13 @@ def answer_retention(methods: dict[str, Compress], languages: tuple[str, ...],
                      rates: tuple[float, ...], limit: int | None, slow_limit: int,
                      slow: tuple[str, ...] = ("gemma longllmlingua",), seed: int = 0
                      ) -> dict[str, Any]:
-    """Per language, method and rate: share of answers retained and mean milliseconds.
-    Methods in ``slow`` run on the first ``slow_limit`` questions of each language only."""
+    """Per language, method and rate: share of answers retained, share of the paragraphs'
+    cl100k tokens kept (models count a rate in their own tokens, which differ) and mean
+    milliseconds. Methods in ``slow`` run on the first ``slow_limit`` questions of each
+    language only."""
+    from benchmarks.common import cl100k
+
+    encoding = cl100k()
     out: dict[str, Any] = {}
     for language in languages:
         questions = eval_questions(language, limit, seed)
@@ -106,14 +111,17 @@ def answer_retention(methods: dict[str, Compress], languages: tuple[str, ...],
             print(f"question: {language} {name} ({len(subset)} questions)", file=sys.stderr,
                   flush=True)
             for rate in rates:
-                kept, seconds = 0, []
+                kept, seconds, tokens = 0, [], [0, 0]
                 for q in subset:
                     t0 = time.perf_counter()
                     short = compress(q.paragraph, q.question, rate)
                     seconds.append(time.perf_counter() - t0)
                     kept += answer_retained(q.answers, short)
+                    tokens[0] += len(encoding.encode(short))
+                    tokens[1] += len(encoding.encode(q.paragraph))
                 per_method.setdefault(name, {})[str(rate)] = {
                     "retained": kept / len(subset), "questions": len(subset),
+                    "kept_cl100k_share": tokens[0] / max(tokens[1], 1),
                     "ms_mean": 1000 * statistics.fmean(seconds)}
         out[language] = per_method
     return out

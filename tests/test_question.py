@@ -258,3 +258,19 @@ def test_proxy_scope_context_reads_the_last_user_message_as_the_question(
     assert with_question.compression.question_tokens > 0
     assert without.compression.question_tokens == 0
     assert with_question.messages[1]["content"] == QUESTION  # the question goes up as written
+
+
+def test_answer_retention_counts_answers_and_the_share_of_text_kept(shared_data: Path) -> None:
+    """Per method and rate: answers kept whole, and how much of the paragraphs' cl100k tokens
+    the output holds (models count a rate in their own, different tokens)."""
+    from benchmarks.question_aware import answer_retention
+
+    methods = {"all": lambda c, q, r: c, "half": lambda c, q, r: c[: len(c) // 2],
+               "nothing": lambda c, q, r: ""}
+    got = answer_retention(methods, ("en", "zh"), (0.5,), limit=6, slow_limit=0, slow=())
+    for language in ("en", "zh"):
+        run = {name: got[language][name]["0.5"] for name in methods}
+        assert run["all"]["retained"] == 1.0 and run["all"]["kept_cl100k_share"] == 1.0
+        assert run["nothing"]["retained"] == 0.0 and run["nothing"]["kept_cl100k_share"] == 0.0
+        assert 0.3 < run["half"]["kept_cl100k_share"] < 0.7
+        assert all(r["questions"] == 6 for r in run.values())
