@@ -32,14 +32,14 @@ def bundle_facts(bundle: Path) -> dict[str, object]:
     parameters = int(sum(np.prod(t.dims, dtype=np.int64) for t in weights))
     embeddings = int(sum(np.prod(t.dims, dtype=np.int64) for t in weights
                          if "embeddings" in t.name and len(t.dims) == 2))
-    vocabulary = next(t.dims[0] for t in weights if "word_embeddings" in t.name)
+    vocabulary, hidden = next(t.dims for t in weights if "word_embeddings" in t.name)
     fidelity = json.loads((bundle / "fidelity.json").read_text(encoding="utf-8"))
     attention = [n for n in model.graph.node if n.op_type in ("Attention", "QAttention")]
     heads = {a.i for n in attention for a in n.attribute if a.name == "num_heads"}
     return {
         "layers": len(attention),
         "heads": heads.pop() if len(heads) == 1 else None,
-        "hidden": int(next(t.dims[1] for t in weights if "word_embeddings" in t.name)),
+        "hidden": int(hidden),
         "labels": manifest.num_labels,
         "keep_label": manifest.keep_label,
         "model_mb": sizes[manifest.model_file] / 1e6,

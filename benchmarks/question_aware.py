@@ -103,6 +103,7 @@ def answer_retention(methods: dict[str, Compress], languages: tuple[str, ...],
     out: dict[str, Any] = {}
     for language in languages:
         questions = eval_questions(language, limit, seed)
+        paragraph_tokens = [len(encoding.encode(q.paragraph)) for q in questions]
         per_method: dict[str, Any] = {}
         for name, compress in methods.items():
             subset = questions[:slow_limit] if name in slow else questions
@@ -111,17 +112,17 @@ def answer_retention(methods: dict[str, Compress], languages: tuple[str, ...],
             print(f"question: {language} {name} ({len(subset)} questions)", file=sys.stderr,
                   flush=True)
             for rate in rates:
-                kept, seconds, tokens = 0, [], [0, 0]
+                kept, seconds, kept_tokens = 0, [], 0
                 for q in subset:
                     t0 = time.perf_counter()
                     short = compress(q.paragraph, q.question, rate)
                     seconds.append(time.perf_counter() - t0)
                     kept += answer_retained(q.answers, short)
-                    tokens[0] += len(encoding.encode(short))
-                    tokens[1] += len(encoding.encode(q.paragraph))
+                    kept_tokens += len(encoding.encode(short))
+                total_tokens = sum(paragraph_tokens[: len(subset)])  # subset: a prefix
                 per_method.setdefault(name, {})[str(rate)] = {
                     "retained": kept / len(subset), "questions": len(subset),
-                    "kept_cl100k_share": tokens[0] / max(tokens[1], 1),
+                    "kept_cl100k_share": kept_tokens / max(total_tokens, 1),
                     "ms_mean": 1000 * statistics.fmean(seconds)}
         out[language] = per_method
     return out

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import gguf
     from tokenizers import Tokenizer
 
 SPECIAL_IDS = {"<pad>": 0, "<unk>": 100, "<bos>": 101, "<eos>": 102}
@@ -57,7 +58,10 @@ class GemmaVocabulary:
     def load(cls, gguf_path: Path) -> GemmaVocabulary:
         import gguf
 
-        reader = gguf.GGUFReader(str(gguf_path))
+        return cls.read(gguf.GGUFReader(str(gguf_path)))
+
+    @classmethod
+    def read(cls, reader: gguf.GGUFReader) -> GemmaVocabulary:
         return cls(list(reader.fields["tokenizer.ggml.tokens"].contents()),
                    [int(t) for t in reader.fields["tokenizer.ggml.token_type"].contents()])
 
@@ -117,13 +121,13 @@ def pruned_vocabulary(gemma: GemmaVocabulary, ranks: dict[tuple[str, str], Rank]
     """The pieces ``texts`` use at least ``min_count`` times (whole-vocabulary tokenization),
     every piece they are merged from and the byte pieces, renumbered with
     :data:`SPECIAL_IDS`; also each new id's Gemma id."""
-    full = build_tokenizer(gemma.ids(), ranks)
+    ids = gemma.ids()
+    full = build_tokenizer(ids, ranks)
     counts: Counter[int] = Counter()
     for encoding in full.encode_batch(list(texts), add_special_tokens=False):
         counts.update(encoding.ids)
     ordinary = {i for i, c in counts.items()
                 if c >= min_count and gemma.types[i] in (_NORMAL, _USER)}
-    ids = gemma.ids()
     keep = set(ordinary)
     for i in ordinary:
         _, made = bpe_symbols(gemma.pieces[i], ranks)
@@ -219,16 +223,16 @@ def write_base(tokenizer_dir: Path, default: Path, out: Path, gguf_path: Path,
     from training.checkpoint import load_shards, save_shards
 
     reader = gguf.GGUFReader(str(gguf_path))
-    pieces = list(reader.fields["tokenizer.ggml.tokens"].contents())
+    vocabulary = GemmaVocabulary.read(reader)
     tensor = next(t for t in reader.tensors if t.name == "token_embd.weight")
-    gemma = dequantize(tensor.data, tensor.tensor_type).reshape(len(pieces), -1)
+    gemma = dequantize(tensor.data, tensor.tensor_type).reshape(len(vocabulary.pieces), -1)
     new_to_gemma = json.loads((tokenizer_dir / "gemma_ids.json").read_text(encoding="utf-8"))
     weights = load_shards(default)
     key = "bert.embeddings.word_embeddings.weight"
     minilm_vocab = json.loads(minilm_tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]
     embeddings, r2 = initial_embeddings(
         gemma.astype(np.float32), weights[key].astype(np.float32),
-        minilm_pairs(minilm_vocab, {p: i for i, p in enumerate(pieces)}), new_to_gemma)
+        minilm_pairs(minilm_vocab, vocabulary.ids()), new_to_gemma)
     weights[key] = embeddings.astype(np.float16)
     save_shards(weights, out)
     config = json.loads((default / "config.json").read_text(encoding="utf-8"))
