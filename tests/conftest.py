@@ -133,9 +133,12 @@ if UNDER_MUTMUT:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under mutmut, a mutant's session runs only the tests of the files that own its module
     (``tests/mutation_owners.py``; mutmut already picked those that call the mutated
-    function), fastest file first and each file's tests fastest first, by the durations mutmut
-    recorded: a session stops at its first failure (``-x``), so a killed mutant rarely waits
-    for a slow test. A file's tests stay together, so its module fixtures start once."""
+    function); with ``EDGE_LINGUA_MUTANT_TEST_SECONDS`` set, only the fastest of those, by
+    the durations recorded while mutmut collected its stats, while they add up to that many
+    seconds with each file's fixture setup counted once (at least one test). They run fastest
+    file first and each file's tests fastest first: a session stops at its first failure
+    (``-x``), so a killed mutant rarely waits for a slow test. A file's tests stay together, so
+    its module fixtures start once."""
     stats = Path("mutmut-stats.json")
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if not UNDER_MUTMUT or "__mutmut_" not in mutant or not stats.is_file():
@@ -144,21 +147,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def file(item: pytest.Item) -> str:
         return item.nodeid.split("::")[0]
 
-    from tests.mutation_owners import owners_of
+    from tests.mutation_owners import MUTANT_TEST_SECONDS, fastest_within, owners_of
 
     owners = owners_of(mutant)
     if owners is not None:
         config.hook.pytest_deselected(items=[i for i in items if file(i) not in owners])
         items[:] = [i for i in items if file(i) in owners]
     duration = json.loads(stats.read_text(encoding="utf-8")).get("duration_by_test", {})
+    setup = Path(SETUP_SECONDS)
+    setup_by_file = json.loads(setup.read_text(encoding="utf-8")) if setup.is_file() else {}
 
     def seconds(item: pytest.Item) -> float:
         return duration.get(item.nodeid, 0.0)
 
+    chosen = fastest_within({i.nodeid: seconds(i) for i in items}, setup_by_file,
+                            MUTANT_TEST_SECONDS)
+    config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in chosen])
+    items[:] = [i for i in items if i.nodeid in chosen]
     fastest: dict[str, float] = {}
     for item in items:
         fastest[file(item)] = min(fastest.get(file(item), float("inf")), seconds(item))
     items.sort(key=lambda item: (fastest[file(item)], seconds(item)))
+
+
+# mutmut records how long each test's call takes, not its fixtures: while it records (its
+# "stats" run, from mutants/), each test file's setup seconds are added up here
+SETUP_SECONDS = "mutmut-setup-seconds.json"
+_setup_by_file: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if UNDER_MUTMUT and report.when == "setup" and os.environ["MUTANT_UNDER_TEST"] == "stats":
+        file = report.nodeid.split("::")[0]
+        _setup_by_file[file] = _setup_by_file.get(file, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if UNDER_MUTMUT and os.environ["MUTANT_UNDER_TEST"] == "stats" and _setup_by_file:
+        Path(SETUP_SECONDS).write_text(json.dumps(_setup_by_file, indent=1), encoding="utf-8")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -253,6 +253,30 @@ def test_every_mutated_module_is_owned_by_test_files_that_exist() -> None:
     assert owners_of("edge_lingua.encoder.x_f__mutmut_1") is None
 
 
+def test_a_mutants_session_takes_the_fastest_tests_within_its_budget() -> None:
+    import math
+    import os
+
+    from tests.mutation_owners import MUTANT_TEST_SECONDS, fastest_within
+
+    if "EDGE_LINGUA_MUTANT_TEST_SECONDS" not in os.environ:
+        assert math.isinf(MUTANT_TEST_SECONDS)  # the recorded score runs every owning test
+    seconds = {"a::slow": 1.5, "a::fast": 0.1, "a::mid": 0.6, "a::tie-b": 0.3, "a::tie-a": 0.3}
+    assert fastest_within(seconds, {}, 1.2) == {"a::fast", "a::tie-a", "a::tie-b"}
+    # equal times: in the order given
+    assert fastest_within(seconds, {}, 0.5) == {"a::fast", "a::tie-b"}
+    assert fastest_within(seconds, {}, 2.0) == {"a::fast", "a::tie-a", "a::tie-b", "a::mid"}
+    assert fastest_within(seconds, {}, 10.0) == set(seconds)
+    assert fastest_within({"a::only": 9.0}, {}, 1.0) == {"a::only"}  # one test at least
+    assert fastest_within({}, {}, 1.0) == set()
+    # a file's fixture setup counts once, with its first test; a dearer test may still fit
+    both = {"a::x": 0.1, "b::y": 0.2, "a::z": 0.3, "b::w": 0.4}
+    assert fastest_within(both, {"a": 5.0}, 1.0) == {"a::x"}
+    assert fastest_within(both, {"a": 0.5}, 1.0) == {"a::x", "b::y"}
+    assert fastest_within(both, {"a": 0.5, "b": 0.1}, 1.5) == {"a::x", "b::y", "a::z"}
+    assert fastest_within(both, {"b": 5.0}, 1.0) == {"a::x", "a::z"}
+
+
 def test_mutmut_collects_exactly_the_owning_test_files_and_owns_every_mutated_file() -> None:
     try:  # as mutmut reads it: tomllib, or on Python 3.10 the toml package it depends on
         from tomllib import loads

@@ -139,12 +139,15 @@ def test_bad_questions_are_typed_errors(asked: Compressor, tiny_bert_bundle: Pat
         single.compress(TEXT, question=QUESTION, rate=0.5)
 
 
-def test_every_section_of_a_long_prompt_reads_the_question(asked: Compressor) -> None:
-    from edge_lingua.sections import SECTION_CHARS, section_bounds
+def test_every_section_of_a_long_prompt_reads_the_question(
+    asked: Compressor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_lingua import sections as module
 
-    text = "\n".join(paragraphs(400, seed=17)) + "\n"
-    assert len(text) > 2 * SECTION_CHARS
-    sections = [text[lo:hi] for lo, hi in section_bounds(text)]
+    monkeypatch.setattr(module, "SECTION_CHARS", 1 << 13)  # 8 KiB sections, the same code
+    text = "\n".join(paragraphs(60, seed=17)) + "\n"
+    assert len(text) > 2 * module.SECTION_CHARS
+    sections = [text[lo:hi] for lo, hi in module.section_bounds(text)]
     whole = asked.compress(text, question=QUESTION, rate=0.4)
     alone = [asked.compress(s, question=QUESTION, rate=0.4, structure="text") for s in sections]
     assert whole.compressed_prompt == "".join(r.compressed_prompt for r in alone)

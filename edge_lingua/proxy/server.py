@@ -9,6 +9,7 @@ and JSON bodies for the errors uvicorn answers itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -41,6 +42,29 @@ class _Config(uvicorn.Config):
     def __init__(self, *args: Any, header_timeout_s: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout_s = header_timeout_s
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with a main loop that ``wake()`` ends at once; uvicorn's own polls
+    ``should_exit`` every 0.1 s."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _woken: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), 0.1)
+
+    def wake(self) -> None:
+        """Have the main loop look at ``should_exit`` now (from any thread)."""
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(woken.set)
 
 
 class _Protocol(H11Protocol):
@@ -124,7 +148,7 @@ class ProxyServer:
         # Said outright rather than guessed: uvicorn calls an app with no arguments to see
         # whether it is a factory, and reads ASGI 2 or 3 from its __call__; wrappers such as
         # mutmut's trampolines fool both guesses.
-        self._server = uvicorn.Server(_Config(
+        self._server = _Server(_Config(
             lambda: app, factory=True, interface="asgi3", http=_Protocol, loop="asyncio",
             lifespan="on",
             log_config=None, access_log=False, server_header=False,
@@ -155,6 +179,7 @@ class ProxyServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        self._server.wake()
         if self._thread is not None:
             self._thread.join(10)
         self._socket.close()
