@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_lingua.bundle import check_files, load_bundle, read_manifest
+from edge_lingua.compressor import SHIPPED_MODELS
 from edge_lingua.errors import (
     BundleNotFoundError,
     ChecksumMismatchError,
@@ -219,7 +220,7 @@ def test_model_needing_an_input_the_runtime_cannot_feed_is_refused(bundle: Path)
     assert caught.value.field == "model_inputs"
 
 
-@pytest.mark.parametrize("name", ["default", "small", "multilingual"])
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_a_manifest_reads_back_as_the_json_it_was_written_as(name: str) -> None:
     """``Manifest.to_json`` is what ``write_manifest`` and ``edge-lingua inspect`` print: every
     field under its own name, the question fields only for a question-aware bundle."""
