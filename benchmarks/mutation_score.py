@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, machine, write_json
+from tests.mutation_lines import tests_reaching
+from tests.mutation_owners import module_of, owners_of
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code); a test process killed by a signal
 # (SIGABRT from onnxruntime given a broken option, a segfault) failed where anyone would see it
@@ -42,11 +44,6 @@ def verdicts(mutants: Path) -> dict[str, int | None]:
     for meta in sorted(mutants.rglob("*.meta")):
         found.update(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
     return found
-
-
-def module_of(mutant: str) -> str:
-    """``edge_lingua.selection.x_select__mutmut_3`` -> ``edge_lingua.selection``."""
-    return mutant.split(".x_")[0].split(".xǁ")[0]
 
 
 def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
@@ -88,6 +85,29 @@ def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
             "survivors": survivors}
 
 
+def selection_seconds(mutants: Path) -> dict[str, dict[str, float]]:
+    """Per module, the recorded seconds of the tests its mutants run when they survive, chosen
+    by function (mutmut's record, within the owning files) and by statement
+    (``tests/mutation_lines.py``), and how many mutants no owning test reaches."""
+    stats = json.loads((mutants / "mutmut-stats.json").read_text(encoding="utf-8"))
+    tests_by_function = stats["tests_by_mangled_function_name"]
+    seconds = stats["duration_by_test"]
+    per_module: dict[str, Counter[str]] = {}
+    for name in verdicts(mutants):
+        owners = owners_of(name)
+        by_function = [t for t in tests_by_function.get(name.rsplit("__mutmut_", 1)[0], ())
+                       if owners is None or t.split("::")[0] in owners]
+        reaching = tests_reaching(name, mutants)
+        by_statement = [t for t in by_function if reaching is None or t in reaching]
+        row = per_module.setdefault(module_of(name), Counter())
+        row["mutants"] += 1
+        row["by_function_s"] += sum(seconds.get(t, 0.0) for t in by_function)
+        row["by_statement_s"] += sum(seconds.get(t, 0.0) for t in by_statement)
+        row["reached_by_no_test"] += not by_statement
+    return {module: {k: round(v, 1) for k, v in row.items()}
+            for module, row in sorted(per_module.items())}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("patterns", nargs="*",
@@ -111,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                     if line.startswith("Version:")), None)
     result = {"section": "mutation", "machine": machine(), "mutmut": version,
               "patterns": args.patterns, "max_children": args.max_children,
-              "wall_s": seconds, **tally(verdicts(REPO / "mutants"), args.patterns or ["*"])}
+              "wall_s": seconds, **tally(verdicts(REPO / "mutants"), args.patterns or ["*"]),
+              "selection": selection_seconds(REPO / "mutants")}
     write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("wall_s", "total")}, indent=2))
     for module, row in result["modules"].items():

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hypothesis
 import pytest
@@ -125,6 +126,10 @@ if UNDER_MUTMUT:
     # mutmut runs a test session per mutant: export the test models once, for all of them
     # (export/ is not mutated, so an export is the same under every mutant)
     os.environ.setdefault("EDGE_LINGUA_TEST_CACHE", str(Path.cwd() / ".test-models"))
+    # and remember onnxruntime's results (the models are not mutated: tests/onnxruntime_memo.py)
+    from tests.onnxruntime_memo import remember_runs
+
+    remember_runs(Path(os.environ["EDGE_LINGUA_TEST_CACHE"]) / "onnxruntime-runs")
     # every mutant meets the same hypothesis examples, and a clean run cannot fail by chance
     hypothesis.settings.register_profile("mutmut", derandomize=True)
     hypothesis.settings.load_profile("mutmut")
@@ -133,12 +138,13 @@ if UNDER_MUTMUT:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under mutmut, a mutant's session runs only the tests of the files that own its module
     (``tests/mutation_owners.py``; mutmut already picked those that call the mutated
-    function); with ``EDGE_LINGUA_MUTANT_TEST_SECONDS`` set, only the fastest of those, by
-    the durations recorded while mutmut collected its stats, while they add up to that many
-    seconds with each file's fixture setup counted once (at least one test). They run fastest
-    file first and each file's tests fastest first: a session stops at its first failure
-    (``-x``), so a killed mutant rarely waits for a slow test. A file's tests stay together, so
-    its module fixtures start once."""
+    function) that executed the statement the mutant changes (``tests/mutation_lines.py``);
+    with ``EDGE_LINGUA_MUTANT_TEST_SECONDS`` set, only the fastest of those, by the durations
+    recorded while mutmut collected its stats, while they add up to that many seconds with
+    each file's fixture setup counted once (at least one test). They run fastest file first
+    and each file's tests fastest first: a session stops at its first failure (``-x``), so a
+    killed mutant rarely waits for a slow test. A file's tests stay together, so its module
+    fixtures start once."""
     stats = Path("mutmut-stats.json")
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if not UNDER_MUTMUT or "__mutmut_" not in mutant or not stats.is_file():
@@ -147,12 +153,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def file(item: pytest.Item) -> str:
         return item.nodeid.split("::")[0]
 
+    from tests.mutation_lines import tests_reaching
     from tests.mutation_owners import MUTANT_TEST_SECONDS, fastest_within, owners_of
 
     owners = owners_of(mutant)
-    if owners is not None:
-        config.hook.pytest_deselected(items=[i for i in items if file(i) not in owners])
-        items[:] = [i for i in items if file(i) in owners]
+    reaching = tests_reaching(mutant, Path.cwd())
+
+    def runs(item: pytest.Item) -> bool:
+        return ((owners is None or file(item) in owners)
+                and (reaching is None or item.nodeid in reaching))
+
+    config.hook.pytest_deselected(items=[i for i in items if not runs(i)])
+    items[:] = [i for i in items if runs(i)]
     duration = json.loads(stats.read_text(encoding="utf-8")).get("duration_by_test", {})
     setup = Path(SETUP_SECONDS)
     setup_by_file = json.loads(setup.read_text(encoding="utf-8")) if setup.is_file() else {}
@@ -170,25 +182,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (fastest[file(item)], seconds(item)))
 
 
-# mutmut records how long each test's call takes, not its fixtures: while it records (its
-# "stats" run, from mutants/), each test file's setup seconds are added up here
+# While mutmut records its stats (from mutants/), each test file's fixture-setup seconds are
+# added up (mutmut records only how long each test's call takes), and coverage.py records the
+# lines of the mutated files each test executes (tests/mutation_lines.py)
 SETUP_SECONDS = "mutmut-setup-seconds.json"
 _setup_by_file: dict[str, float] = {}
+_line_recorder: list[Any] = []
+
+
+def _recording_stats() -> bool:
+    return UNDER_MUTMUT and os.environ["MUTANT_UNDER_TEST"] == "stats"
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    for recorder in _line_recorder:
+        recorder.switch_context(nodeid)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if UNDER_MUTMUT and report.when == "setup" and os.environ["MUTANT_UNDER_TEST"] == "stats":
+    if _recording_stats() and report.when == "setup":
         file = report.nodeid.split("::")[0]
         _setup_by_file[file] = _setup_by_file.get(file, 0.0) + report.duration
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if UNDER_MUTMUT and os.environ["MUTANT_UNDER_TEST"] == "stats" and _setup_by_file:
+    if _recording_stats() and _setup_by_file:
         Path(SETUP_SECONDS).write_text(json.dumps(_setup_by_file, indent=1), encoding="utf-8")
+    if _line_recorder:
+        from tests.mutation_lines import save_recording
+
+        save_recording(_line_recorder.pop(), Path.cwd())
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Under mutmut every mutant's session is a fork of one that collected the tests: freeze
-    what that one holds, so the garbage collector of each fork does not walk (and copy) it."""
+    what that one holds, so the garbage collector of each fork does not walk (and copy) it.
+    While mutmut records its stats, start recording the lines each test executes."""
     if UNDER_MUTMUT:
         gc.freeze()
+    if _recording_stats():
+        from tests.mutation_lines import start_recording
+
+        _line_recorder.append(start_recording(Path.cwd()))

@@ -8,8 +8,6 @@ through it.
 
 import os
 
-from benchmarks.mutation_score import module_of
-
 # the recorded test time one mutant's session may spend, for a quick pass (docs/TESTING.md):
 # unlimited unless set, since a 2 s budget cut the kills from 87% to 80% of the mutants checked
 MUTANT_TEST_SECONDS = float(os.environ.get("EDGE_LINGUA_MUTANT_TEST_SECONDS", "inf"))
@@ -71,6 +69,11 @@ OWNERS: dict[str, tuple[str, ...]] = {
     # the MiniLM INT8 check (tests/test_quantize_minilm.py) runs in the suite
     "quantize": ("tests/test_quantize_gate.py", "tests/test_quantize_modes.py"),
 }
+
+
+def module_of(mutant: str) -> str:
+    """``edge_lingua.selection.x_select__mutmut_3`` -> ``edge_lingua.selection``."""
+    return mutant.split(".x_")[0].split(".xǁ")[0]
 
 
 def owners_of(mutant: str) -> tuple[str, ...] | None:

@@ -236,8 +236,7 @@ def test_cli_bench_refuses_bad_sizes(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_every_mutated_module_is_owned_by_test_files_that_exist() -> None:
-    from benchmarks.mutation_score import module_of
-    from tests.mutation_owners import OWNERS, owners_of
+    from tests.mutation_owners import OWNERS, module_of, owners_of
 
     root = Path(__file__).parent.parent
     assert all((root / f).is_file() for files in OWNERS.values() for f in files)
