@@ -92,7 +92,8 @@ def changed_statements(source: str) -> dict[str, list[tuple[int, int]] | None]:
             if tag != "equal":
                 changed.update(range(start + i1, start + max(i2, i1 + 1)))
         ranges = [_innermost_statement(original, line) for line in sorted(changed)]
-        found[name] = None if not ranges or None in ranges else sorted(set(ranges))  # type: ignore[arg-type]
+        placed = {r for r in ranges if r is not None}
+        found[name] = sorted(placed) if placed and len(placed) == len(set(ranges)) else None
     return found
 
 
