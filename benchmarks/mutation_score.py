@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, machine, write_json
-from tests.mutation_lines import tests_reaching
+from tests.mutation_lines import reach_record, tests_in
 from tests.mutation_owners import module_of, owners_of
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code); a test process killed by a signal
@@ -93,13 +93,18 @@ def selection_seconds(mutants: Path) -> dict[str, dict[str, float]]:
     tests_by_function = stats["tests_by_mangled_function_name"]
     seconds = stats["duration_by_test"]
     per_module: dict[str, Counter[str]] = {}
+    records: dict[str, dict[str, Any] | None] = {}  # each module's record, read once
     for name in verdicts(mutants):
+        module = module_of(name)
+        if module not in records:
+            records[module] = reach_record(module, mutants)
+        record = records[module]
         owners = owners_of(name)
         by_function = [t for t in tests_by_function.get(name.rsplit("__mutmut_", 1)[0], ())
                        if owners is None or t.split("::")[0] in owners]
-        reaching = tests_reaching(name, mutants)
+        reaching = None if record is None else tests_in(record, name[len(module) + 1:])
         by_statement = [t for t in by_function if reaching is None or t in reaching]
-        row = per_module.setdefault(module_of(name), Counter())
+        row = per_module.setdefault(module, Counter())
         row["mutants"] += 1
         row["by_function_s"] += sum(seconds.get(t, 0.0) for t in by_function)
         row["by_statement_s"] += sum(seconds.get(t, 0.0) for t in by_statement)

@@ -116,15 +116,15 @@ def save_recording(recorder: Any, root: Path) -> None:
     lines_by_test: dict[str, dict[str, list[int]]] = (
         json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {})
     resolved = root.resolve()
-    by_file: dict[str, dict[str, set[int]]] = {}
+    recorded: dict[str, dict[str, set[int]]] = {}
     for measured in data.measured_files():
         relative = Path(measured).resolve().relative_to(resolved).as_posix()
         for line, contexts in data.contexts_by_lineno(measured).items():
             for test in contexts:
                 if test:
-                    by_file.setdefault(test, {}).setdefault(relative, set()).add(line)
+                    recorded.setdefault(test, {}).setdefault(relative, set()).add(line)
     for test in data.measured_contexts() - {""}:
-        lines_by_test[test] = {f: sorted(found) for f, found in by_file.get(test, {}).items()}
+        lines_by_test[test] = {f: sorted(found) for f, found in recorded.get(test, {}).items()}
     path.write_text(json.dumps(lines_by_test), encoding="utf-8")
     write_reach(lines_by_test, root)
 
@@ -150,10 +150,9 @@ def write_reach(lines_by_test: dict[str, dict[str, list[int]]], root: Path) -> N
             "tests": tests, "mutants": reach}), encoding="utf-8")
 
 
-def tests_reaching(mutant: str, root: Path) -> set[str] | None:
-    """The tests that executed the statement ``mutant`` changes; ``None``: unknown (no
-    record, a stale one, or a change outside the body), so run every test of the function."""
-    module, _, function = mutant.rpartition(".")
+def reach_record(module: str, root: Path) -> dict[str, Any] | None:
+    """The record of which tests reach each mutant of ``module``; ``None``: no record, or one
+    made for other source."""
     record_path = root / REACH_DIR / f"{module}.json"
     source_path = root.joinpath(*module.split(".")).with_suffix(".py")
     if not record_path.is_file() or not source_path.is_file():
@@ -161,5 +160,19 @@ def tests_reaching(mutant: str, root: Path) -> set[str] | None:
     record = json.loads(record_path.read_text(encoding="utf-8"))
     if record["source_sha256"] != hashlib.sha256(source_path.read_bytes()).hexdigest():
         return None
+    return record
+
+
+def tests_in(record: dict[str, Any], function: str) -> set[str] | None:
+    """The tests of ``record`` that reach mutant ``function``; ``None``: a change outside the
+    body, so every test of the function."""
     indices = record["mutants"].get(function)
     return None if indices is None else {record["tests"][i] for i in indices}
+
+
+def tests_reaching(mutant: str, root: Path) -> set[str] | None:
+    """The tests that executed the statement ``mutant`` changes; ``None``: unknown (no
+    record, a stale one, or a change outside the body), so run every test of the function."""
+    module, _, function = mutant.rpartition(".")
+    record = reach_record(module, root)
+    return None if record is None else tests_in(record, function)
