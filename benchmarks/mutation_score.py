@@ -28,6 +28,7 @@ from typing import Any
 from benchmarks.common import REPO, machine, write_json
 from tests.mutation_lines import reach_record, tests_in
 from tests.mutation_owners import module_of, owners_of
+from tests.mutation_sessions import session_seconds
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code); a test process killed by a signal
 # (SIGABRT from onnxruntime given a broken option, a segfault) failed where anyone would see it
@@ -46,6 +47,15 @@ def verdicts(mutants: Path) -> dict[str, int | None]:
     return found
 
 
+def verdict(code: int | None) -> str | None:
+    """``killed``, ``survived``, ``no_tests`` or ``None`` (not checked, or another code)."""
+    if code in KILLED:
+        return "killed"
+    if code in SURVIVED:
+        return "survived"
+    return "no_tests" if code in NO_TESTS else None
+
+
 def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
     """Counts per module of the mutants matching ``patterns``, and the survivors' names."""
     per_module: dict[str, Counter[str]] = {}
@@ -55,20 +65,12 @@ def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
             continue
         counts = per_module.setdefault(module_of(name), Counter())
         counts["mutants"] += 1
-        if code is None:
-            counts["not_checked"] += 1
-        elif code in KILLED:
-            counts["killed"] += 1
-            counts["timeouts"] += code in TIMEOUT
-            counts["crashed"] += code in CRASHED
-        elif code in SURVIVED:
-            counts["survived"] += 1
+        kind = verdict(code)
+        counts["not_checked" if code is None else kind or "other"] += 1
+        counts["timeouts"] += code in TIMEOUT
+        counts["crashed"] += code in CRASHED
+        if kind in ("survived", "no_tests"):
             survivors.append(name)
-        elif code in NO_TESTS:
-            counts["no_tests"] += 1
-            survivors.append(name)
-        else:
-            counts["other"] += 1
     modules = {}
     for module, counts in sorted(per_module.items()):
         checked = counts["mutants"] - counts["not_checked"]
@@ -134,10 +136,12 @@ def main(argv: list[str] | None = None) -> int:
                             text=True).stdout
     version = next((line.split()[-1] for line in mutmut.splitlines()
                     if line.startswith("Version:")), None)
+    codes = verdicts(REPO / "mutants")
     result = {"section": "mutation", "machine": machine(), "mutmut": version,
               "patterns": args.patterns, "max_children": args.max_children,
-              "wall_s": seconds, **tally(verdicts(REPO / "mutants"), args.patterns or ["*"]),
-              "selection": selection_seconds(REPO / "mutants")}
+              "wall_s": seconds, **tally(codes, args.patterns or ["*"]),
+              "selection": selection_seconds(REPO / "mutants"),
+              "sessions": session_seconds(REPO / "mutants", lambda name: verdict(codes.get(name)))}
     write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("wall_s", "total")}, indent=2))
     for module, row in result["modules"].items():

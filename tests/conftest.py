@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _setup_by_file[file] = _setup_by_file.get(file, 0.0) + report.duration
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+# Each mutant's session logs how long it took (mutmut's fork server reports 0 for every one:
+# tests/mutation_sessions.py)
+_session_started: list[float] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if UNDER_MUTMUT and "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:
+        _session_started.append(time.perf_counter())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _session_started:
+        from tests.mutation_sessions import record_session
+
+        record_session(Path.cwd(), os.environ["MUTANT_UNDER_TEST"], int(exitstatus),
+                       time.perf_counter() - _session_started.pop(), session.testscollected)
     if _recording_stats() and _setup_by_file:
         Path(SETUP_SECONDS).write_text(json.dumps(_setup_by_file, indent=1), encoding="utf-8")
     if _line_recorder:

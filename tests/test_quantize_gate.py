@@ -76,3 +76,38 @@ def test_the_report_reads_as_the_numbers_it_holds() -> None:
     passing = FidelityReport("dynamic-int8", 0.97, {"held-out": held_out})
     assert passing.passed and passing.summary().endswith("min agreement 97.12%: PASS")
     assert passing.to_json()["min_agreement"] == 0.9712 and passing.to_json()["passed"] is True
+
+
+def test_fidelity_counts_agreement_and_kept_word_f1_as_computed_on_paper(
+    tmp_path: Path,
+) -> None:
+    """Two hand-set classifiers that differ only in the keep probabilities of "eggs" and
+    "three" (0.4 and 0.6, swapped): at rate 0.5 each keeps 4 of the 8 words, and they share 3."""
+    import math
+
+    from edge_lingua.compressor import Compressor
+    from edge_lingua_quantize.fidelity import compare_set
+    from tests.controlled_models import lookup_classifier
+
+    probs = {"ducks": 0.2, "lay": 0.9, "eggs": 0.4, "every": 0.8, "day": 0.1, "she": 0.7,
+             "eats": 0.3, "three": 0.6}
+    reference = Compressor.load(lookup_classifier(tmp_path / "reference", probs), threads=1)
+    candidate = Compressor.load(lookup_classifier(tmp_path / "candidate",
+                                                  {**probs, "eggs": 0.6, "three": 0.4}),
+                                threads=1)
+    text = "ducks lay eggs every day she eats three"
+    (half, quarter) = compare_set(reference, candidate, [text], rates=(0.5, 0.25)).rates
+    # reference keeps lay every she three, candidate lay every she eggs
+    assert (half.words, half.agreement, half.kept_word_f1) == (8, 6 / 8, 2 * 3 / (4 + 4))
+    # both keep lay and every
+    assert (quarter.agreement, quarter.kept_word_f1) == (1.0, 1.0)
+    measured = compare_set(reference, candidate, [text, text], rates=(0.5,))
+    # one logit row per word piece of each text (two 8-piece texts), two logits per row
+    assert (measured.texts, measured.tokens) == (2, 16)
+    # the keep logits of "eggs" and "three" differ by 2 ln 1.5; 4 of the 32 logits differ
+    assert measured.max_logit_error == pytest.approx(2 * math.log(0.6 / 0.4), abs=1e-5)
+    assert measured.mean_logit_error == pytest.approx(4 * 2 * math.log(0.6 / 0.4) / 32,
+                                                      abs=1e-5)
+    # an empty set agrees perfectly: nothing kept on either side
+    (empty,) = compare_set(reference, candidate, [], rates=(0.5,)).rates
+    assert (empty.words, empty.agreement, empty.kept_word_f1) == (0, 1.0, 1.0)

@@ -88,6 +88,19 @@ def test_int8_modes_keep_agreement(
         assert 0 < fidelity["max_logit_error"] < 0.5
     settings = load_bundle(out).manifest.extra["quantization"]
     assert settings["calibration_windows"] == (len(CALIBRATION) if mode != "dynamic-int8" else 0)
+    if mode != "dynamic-int8":  # the calibrated modes quantize activations to their width
+        assert _activation_types(out / "model.onnx") == {
+            "static-qdq-int8": {"uint8"}, "qdq-u16": {"uint16"}}[mode]
+
+
+def _activation_types(model: Path) -> set[str]:
+    """The integer types a QDQ model quantizes its activations to (QuantizeLinear zero points)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model)).graph
+    zero_points = {i.name: numpy_helper.to_array(i).dtype.name for i in graph.initializer}
+    return {zero_points[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"}
 
 
 def test_keep_fp32_leaves_matching_nodes_unquantized(
