@@ -7,7 +7,9 @@ import importlib.abc
 import importlib.util
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -207,21 +209,26 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 # Each mutant's session logs how long it took (mutmut's fork server reports 0 for every one:
-# tests/mutation_sessions.py)
-_session_started: list[float] = []
+# tests/mutation_sessions.py), and runs its tests in a working directory of its own (below)
+_mutant_session: dict[str, Any] = {}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if UNDER_MUTMUT and "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:
-        _session_started.append(time.perf_counter())
+        _mutant_session.update(started=time.perf_counter(), root=Path.cwd())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _session_started:
+    if _mutant_session:
         from tests.mutation_sessions import record_session
 
-        record_session(Path.cwd(), os.environ["MUTANT_UNDER_TEST"], int(exitstatus),
-                       time.perf_counter() - _session_started.pop(), session.testscollected)
+        root = _mutant_session["root"]
+        os.chdir(root)
+        if "workdir" in _mutant_session:
+            shutil.rmtree(_mutant_session["workdir"], ignore_errors=True)
+        record_session(root, os.environ["MUTANT_UNDER_TEST"], int(exitstatus),
+                       time.perf_counter() - _mutant_session["started"],
+                       session.testscollected)
     if _recording_stats() and _setup_by_file:
         Path(SETUP_SECONDS).write_text(json.dumps(_setup_by_file, indent=1), encoding="utf-8")
     if _line_recorder:
@@ -232,10 +239,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Under mutmut every mutant's session is a fork of one that collected the tests: freeze
-    what that one holds, so the garbage collector of each fork does not walk (and copy) it.
+    what that one holds, so the garbage collector of each fork does not walk (and copy) it;
+    a mutant's session then runs its tests in an empty working directory of its own.
     While mutmut records its stats, start recording the lines each test executes."""
     if UNDER_MUTMUT:
         gc.freeze()
+    if _mutant_session:
+        # sessions run side by side, and a mutant can write where the original would not (a
+        # model saved to ``str(None)``) or a tool can write a scratch file into the working
+        # directory (onnxruntime's shape inference): neither may reach another mutant's session
+        _mutant_session["workdir"] = tempfile.mkdtemp(prefix="mutant-")
+        os.chdir(_mutant_session["workdir"])
     if _recording_stats():
         from tests.mutation_lines import start_recording
 

@@ -28,6 +28,10 @@ def _check_bundle(out: Path, mode: str) -> dict:
     bundle = load_bundle(out, kind="token-classifier")
     assert bundle.manifest.quantization == mode
     assert "fidelity.json" in bundle.manifest.files
+    # the bundle's files and nothing else: no working folder, no external-data file of a
+    # model that fits in one
+    assert {p.name for p in out.iterdir()} == {*bundle.manifest.files, "manifest.json"}
+    assert "model.onnx.data" not in bundle.manifest.files
     report = json.loads((out / "fidelity.json").read_text())
     assert report["mode"] == mode and set(report["sets"]) == {"calibration", "held_out"}
     result = Compressor.load(out, providers=["cpu"]).compress(HELD_OUT[0], rate=0.5)
@@ -86,11 +90,45 @@ def test_int8_modes_keep_agreement(
         assert [r["rate"] for r in fidelity["rates"]] == [0.5, 0.33]
         assert all(r["kept_word_f1"] > 0.95 for r in fidelity["rates"])
         assert 0 < fidelity["max_logit_error"] < 0.5
+    import onnxruntime
+
     settings = load_bundle(out).manifest.extra["quantization"]
-    assert settings["calibration_windows"] == (len(CALIBRATION) if mode != "dynamic-int8" else 0)
+    assert settings == {
+        "per_channel": False, "keep_fp32": [], "fused": {}, "fp32_nodes": [],
+        "calibrate_method": None if mode == "dynamic-int8" else "minmax", "block_size": None,
+        "calibration_texts": len(CALIBRATION),
+        "calibration_windows": len(CALIBRATION) if mode != "dynamic-int8" else 0,
+        "held_out_texts": len(HELD_OUT), "held_out_from_calibration": False,
+        "onnxruntime": onnxruntime.__version__}
+    assert report["settings"] == settings
+    ops = {n.op_type for n in _graph(out).node}
+    assert not ops & {"Attention", "QAttention"}  # fused only when asked
+    assert _weight_scale_sizes(out) == {1}  # one scale per weight tensor without per_channel
     if mode != "dynamic-int8":  # the calibrated modes quantize activations to their width
         assert _activation_types(out / "model.onnx") == {
             "static-qdq-int8": {"uint8"}, "qdq-u16": {"uint16"}}[mode]
+
+
+def _graph(bundle: Path):
+    import onnx
+
+    return onnx.load(str(bundle / "model.onnx")).graph
+
+
+def _weight_scale_sizes(bundle: Path) -> set[int]:
+    """The sizes of the scales of a quantized model's matrix weights (onnxruntime names them
+    ``W_quantized`` and ``W_scale``; embeddings, which a Gather reads, excepted): 1 per
+    tensor, or one per output channel."""
+    from onnx import TensorProto, numpy_helper
+
+    graph = _graph(bundle)
+    initializers = {i.name: i for i in graph.initializer}
+    gathered = {n.input[0] for n in graph.node if n.op_type == "Gather"}
+    return {int(numpy_helper.to_array(initializers[name.removesuffix("_quantized") + "_scale"]
+                                      ).size)
+            for name, i in initializers.items()
+            if name.endswith("_quantized") and len(i.dims) == 2 and name not in gathered
+            and i.data_type in (TensorProto.INT8, TensorProto.UINT8)}
 
 
 def _activation_types(model: Path) -> set[str]:
@@ -155,6 +193,7 @@ def test_dynamic_int8_other_architectures(
                              calibration=CALIBRATION, held_out=HELD_OUT, per_channel=True)
     assert result.report.passed
     assert load_bundle(out).manifest.extra["quantization"]["per_channel"] is True
+    assert min(_weight_scale_sizes(out)) > 1  # a scale per output channel of every weight
     _check_bundle(out, "dynamic-int8")
 
 
@@ -185,6 +224,24 @@ def test_held_out_defaults_to_every_fifth_calibration_text(
                              "dynamic-int8", calibration=CALIBRATION)
     assert result.report.sets["held_out"].texts == len(CALIBRATION) // 5
     assert result.report.sets["calibration"].texts == len(CALIBRATION) - len(CALIBRATION) // 5
+
+
+@pytest.mark.parametrize(("count", "held"), [
+    (1, [0]), (2, [1]), (4, [3]), (5, [4]), (6, [4]), (11, [4, 9])])
+def test_without_held_out_text_every_fifth_or_the_last_is_held_out(
+    count: int, held: list[int]
+) -> None:
+    """One text calibrates and measures; under five the last is held out; from five on, every
+    fifth."""
+    from edge_lingua_quantize.quantizer import _split
+
+    texts = [f"text {i}" for i in range(count)]
+    calibration, held_out = _split(texts, None)
+    assert held_out == [texts[i] for i in held]
+    assert calibration == (texts if count == 1 else [t for t in texts if t not in held_out])
+    assert _split(texts, ["given", " "]) == (texts, ["given"])
+    with pytest.raises(CalibrationError, match=r"^held-out text is empty"):
+        _split(texts, ["", " "])
 
 
 def test_calibration_text_errors(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -257,6 +314,7 @@ def test_cli_quantize(
     assert f"held_out ({len(HELD_OUT)} texts" in printed
     assert "rate 0.4" in printed and "PASS" in printed
     assert load_bundle(out).manifest.quantization == "static-qdq-int8"
+    assert max(_weight_scale_sizes(out)) > 1  # --per-channel reached the quantizer
     assert main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
     (tmp_path / "empty.txt").write_text("")
