@@ -14,6 +14,7 @@ MUTANT_TEST_SECONDS = float(os.environ.get("EDGE_LINGUA_MUTANT_TEST_SECONDS", "i
 
 OWNERS: dict[str, tuple[str, ...]] = {
     "edge_lingua.segmentation": (
+        "tests/test_segmentation_units.py",
         "tests/test_faithful.py",
         "tests/test_properties.py",
         "tests/test_selection_units.py",

@@ -339,6 +339,14 @@ def test_context_level_filter_drops_the_contexts_ranked_lowest(
     assert compressor.compress(FILTERED, **budget).compressed_contexts[0].startswith("lay")
 
 
+def test_context_level_filter_ranks_two_contexts(compressor: Compressor) -> None:
+    # scores 0.3 and 0.8; level 0.75: threshold 0.425, the first goes, 2 of 4 tokens kept
+    two = ["lay day day day", "every every every every"]
+    assert compressor.compress(two, use_context_level_filter=True, rate=0.5
+                               ).compressed_contexts == ["", "every every"]
+    assert compressor.compress(two, rate=0.5).compressed_contexts == ["lay", "every every every"]
+
+
 def _rename_graph_input(bundle: Path, old: str, new: str | None) -> None:
     """Rename an input of the bundle's graph (``new`` None: remove it, when no node reads it)."""
     import onnx

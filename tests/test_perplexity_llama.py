@@ -52,6 +52,16 @@ def test_gemma_scores_with_its_own_tokenizer(gemma: PerplexityCompressor) -> Non
     assert np.array_equal(logprobs, scorer.token_logprobs(ids))
 
 
+def test_gemma_encodes_the_text_alone(gemma: PerplexityCompressor) -> None:
+    """No BOS of its own (the scorer puts one before the first window), and the text of a
+    special token read as text, not as the token."""
+    scorer = gemma.scorer
+    assert scorer.bos_id not in scorer.encode("Hello world").ids.tolist()
+    encoded = scorer.encode("<start_of_turn>user")
+    assert len(encoded.ids) > 2 and encoded.ids.dtype == np.int64
+    assert encoded.offsets.tolist()[-1][1] == len("<start_of_turn>user")
+
+
 def test_gemma_scoring_never_holds_a_tokens_by_vocab_matrix() -> None:
     """Peak RSS (VmHWM, in a fresh process) while scoring 400 tokens stays far under one
     [tokens, vocab] float32 matrix (400 x 262,144 x 4 bytes = 400 MiB): logits live one

@@ -144,6 +144,12 @@ def test_gguf_piece_offsets_count_characters_not_bytes() -> None:
     # pieces that do not rebuild the text are found in it in order
     offsets = char_offsets("a  b", b"a  b", [b"a", b" b"])
     assert offsets.tolist() == [[0, 1], [3, 4]]
+    # in order, from where the last one ended: a repeated word is found again further on;
+    # a piece of spaces, one the text does not hold and a broken UTF-8 byte take no characters
+    text = "ab ab ab q"
+    pieces = [b"ab", b" ab", b"  ", b"Z", b"\xc3", b" ab", b" q"]
+    assert char_offsets(text, text.encode(), pieces).tolist() == [
+        [0, 2], [3, 5], [5, 5], [5, 5], [5, 5], [6, 8], [9, 10]]
 
 
 @dataclass(frozen=True)
