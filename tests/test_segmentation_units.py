@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_lingua.segmentation import Segmented, attach_tokens, split_units, window_bounds
+from edge_lingua.segmentation import (
+    Segmented,
+    attach_tokens,
+    join_units,
+    split_units,
+    window_bounds,
+)
 
 
 def _offsets(*pairs: tuple[int, int]) -> np.ndarray:
@@ -64,3 +70,19 @@ def test_windows_end_at_chunk_ends_then_at_whole_units(
     windows: list[tuple[int, int]],
 ) -> None:
     assert window_bounds(_context(text, tokens), max_tokens, ends) == windows
+
+
+@pytest.mark.parametrize(("text", "keep", "joined"), [
+    # a leading blank line stays when the first line with words keeps some
+    ("\nab cd", [True, False], "\nab"),
+    # the first line, kept whole, is copied from its first character
+    ("ab\ncd ef", [True, True, False], "ab\ncd"),
+    # a line kept whole is copied as it is, trailing spaces and all
+    ("ab cd\nef gh  \nij kl", [True, False, True, True, True, False], "ab\nef gh  \nij"),
+    # a partly kept line keeps its indentation and line break
+    ("  ab cd\nef", [False, True, True], "  cd\nef"),
+])
+def test_kept_units_rebuild_their_lines(text: str, keep: list[bool], joined: str) -> None:
+    units = split_units(text)
+    assert units.n_units == len(keep)
+    assert join_units(text, units.spans, np.asarray(keep)) == joined
