@@ -18,6 +18,7 @@ import ast
 import difflib
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,23 +64,30 @@ def _signature(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
                                     *function.decorator_list]))
 
 
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def mutant_twins(source: str) -> Iterator[tuple[str, Function, Function]]:
+    """Each mutant function of a module as mutmut lays it out (``x_f__mutmut_3``), with its
+    original (``x_f__mutmut_orig``): (the mutant's name, the original, the mutant)."""
+    functions = {node.name: node for node in ast.walk(ast.parse(source))
+                 if isinstance(node, Function) and "__mutmut_" in node.name}
+    for name, mutant in functions.items():
+        stem, _, suffix = name.rpartition("__mutmut_")
+        original = functions.get(f"{stem}__mutmut_orig")
+        if suffix != "orig" and original is not None:
+            yield name, original, mutant
+
+
 def changed_statements(source: str) -> dict[str, list[tuple[int, int]] | None]:
     """Mutant function name -> the line ranges of the original's statements it changes.
 
     ``None``: the change is outside the body (signature, decorators) or cannot be placed, so
     every test that calls the function must run.
     """
-    tree = ast.parse(source)
     lines = source.splitlines()
-    functions = {node.name: node for node in ast.walk(tree)
-                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                 and "__mutmut_" in node.name}
     found: dict[str, list[tuple[int, int]] | None] = {}
-    for name, mutant in functions.items():
-        stem, _, suffix = name.rpartition("__mutmut_")
-        original = functions.get(f"{stem}__mutmut_orig")
-        if suffix == "orig" or original is None:
-            continue
+    for name, original, mutant in mutant_twins(source):
         if _signature(original) != _signature(mutant):
             found[name] = None
             continue

@@ -1,0 +1,134 @@
+"""Surviving mutants by the kind of change they make, for docs/TESTING.md's survivor list.
+
+    python -m benchmarks.mutation_survivors docs/results/mutation_full.json --out OUT
+
+Reads the survivors a ``benchmarks.mutation_score`` result lists, finds each one's change in
+mutmut's ``mutants/`` sources (the mutant function against its ``__mutmut_orig`` twin) and
+sorts it by the form of the change into the classes docs/TESTING.md explains: changes a test
+cannot observe on any machine this project runs on (equivalent), changes to what only a person
+reads (known gaps: message wording, progress display), and the rest, left unclassified for a
+person to read. The class comes from the text of the change alone, so it is a triage, not a
+proof: every class is checked by reading a sample of its mutants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.common import REPO, write_json
+from tests.mutation_lines import mutant_twins
+from tests.mutation_owners import module_of
+
+_STRING = r"""(["'])(?:[^"'\\]|\\.)*\1"""
+_MESSAGE_CALL = r"\b(raise \w+|\w*[Ee]rror\w*|warn|warning|info|debug|log|print)\("
+_PROGRESS_CALL = r"\b(tqdm|set_postfix_str|step_bar)\("
+_SQL = r"\b(SELECT|INSERT|UPDATE|DELETE|LIMIT|WHERE|ORDER BY|CREATE|ALTER|VALUES)\b"
+_STRING_LINE = r"""[rbfu]*(["']).*\1[,)]*"""  # a line of one string: a message's continuation
+
+
+def _only_strings_differ(before: str, after: str) -> bool:
+    """The lines differ only in string literals (one of them possibly replaced by None)."""
+    def blank(line: str) -> str:
+        return re.sub(rf"{_STRING}|\bNone\b", "''", line)
+
+    return before != after and blank(before) == blank(after)
+
+
+def _without(keyword: str, line: str) -> str:
+    """``line`` with its argument ``keyword=...`` (up to the next comma or bracket) removed."""
+    return re.sub(rf",?\s*\b{keyword}=[^,)]*", "", line).replace("(, ", "(").replace(", )", ")")
+
+
+def _only_argument_differs(keyword: str, before: str, after: str) -> bool:
+    return (before != after and f"{keyword}=" in before
+            and _without(keyword, before) == _without(keyword, after))
+
+
+# (class, whether a change from the original line to the mutant's is of it); first match wins
+RULES: list[tuple[str, Callable[[str, str], bool]]] = [
+    ("equivalent: SQL keyword case (SQLite ignores it)",
+     lambda b, a: _only_strings_differ(b, a) and b.lower() == a.lower()
+     and re.search(_SQL, b) is not None),
+    ("equivalent: zip's strict flag (lengths equal by construction)",
+     lambda b, a: "zip(" in b and _only_argument_differs("strict", b, a)),
+    ("equivalent: the UTF-8 codec spelled otherwise (this project runs on UTF-8 machines)",
+     lambda b, a: re.search(r"encoding=[\"']utf-8[\"']", b) is not None
+     and _only_argument_differs("encoding", b, a)),
+    ("likely equivalent: a NumPy dtype left to its default (the values already have it)",
+     lambda b, a: _only_argument_differs("dtype", b, a)),
+    ("known gap: progress display (a tqdm bar's text, unit, whether it stays)",
+     lambda b, a: re.search(_PROGRESS_CALL, b) is not None
+     and (_only_strings_differ(b, a) or _only_argument_differs("leave", b, a))),
+    ("known gap: wording of a message no test pins",
+     lambda b, a: (re.search(_MESSAGE_CALL, b) is not None or re.fullmatch(_STRING_LINE, b))
+     and _only_strings_differ(b, a)),
+]
+UNCLASSIFIED = "unclassified"
+
+
+def kind_of(removed: list[str], added: list[str]) -> str:
+    """The class of one mutant from the lines it changes (the original's, the mutant's)."""
+    if len(removed) != 1 or len(added) != 1:
+        return UNCLASSIFIED
+    before, after = removed[0].strip(), added[0].strip()
+    return next((kind for kind, matches in RULES if matches(before, after)), UNCLASSIFIED)
+
+
+def changed_lines(source: str) -> dict[str, tuple[list[str], list[str]]]:
+    """Mutant function name -> (lines of the original it changes, the mutant's lines)."""
+    lines = source.splitlines()
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for name, original, mutant in mutant_twins(source):
+        stem = name.rpartition("__mutmut_")[0]
+        before = [line.replace(original.name, stem)
+                  for line in lines[original.lineno - 1:original.end_lineno]]
+        after = [line.replace(name, stem) for line in lines[mutant.lineno - 1:mutant.end_lineno]]
+        removed: list[str] = []
+        added: list[str] = []
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, before, after,
+                                                           autojunk=False).get_opcodes():
+            if tag != "equal":
+                removed += before[i1:i2]
+                added += after[j1:j2]
+        found[name] = (removed, added)
+    return found
+
+
+def classify(survivors: list[str], mutants: Path) -> dict[str, str]:
+    """Survivor name -> its class, from the mutated sources under ``mutants``."""
+    by_module: dict[str, dict[str, tuple[list[str], list[str]]]] = {}
+    kinds = {}
+    for name in survivors:
+        module = module_of(name)
+        if module not in by_module:
+            source = mutants.joinpath(*module.split(".")).with_suffix(".py")
+            by_module[module] = changed_lines(source.read_text(encoding="utf-8"))
+        change = by_module[module].get(name[len(module) + 1:])
+        kinds[name] = UNCLASSIFIED if change is None else kind_of(*change)
+    return kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("result", type=Path, help="a benchmarks.mutation_score result")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    survivors = json.loads(args.result.read_text(encoding="utf-8"))["survivors"]
+    kinds = classify(survivors, REPO / "mutants")
+    counts = Counter(kinds.values())
+    write_json(args.out, {"section": "mutation_survivors", "result": args.result.name,
+                          "survivors": len(kinds), "by_kind": dict(counts.most_common()),
+                          "kinds": kinds})
+    for kind, n in counts.most_common():
+        print(f"{n:5d}  {kind}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

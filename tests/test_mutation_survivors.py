@@ -1,0 +1,82 @@
+"""Surviving mutants sorted by the kind of change they make (benchmarks/mutation_survivors.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.mutation_survivors import UNCLASSIFIED, changed_lines, classify, kind_of
+from tests.test_mutation_lines import MUTATED
+
+
+def test_a_mutant_shows_the_lines_it_changes_against_its_original() -> None:
+    changes = {name: ([line.strip() for line in before], [line.strip() for line in after])
+               for name, (before, after) in changed_lines(MUTATED).items()}
+    assert changes["x_f__mutmut_1"] == (["c = a + b"], ["c = a - b"])
+    assert changes["x_f__mutmut_3"] == (["0,"], ["1,"])
+    assert changes["x_f__mutmut_4"] == (["def x_f(a, b):"], ["def x_f(a, b=1):"])
+    assert changes["xǁBoxǁget__mutmut_1"] == (["except KeyError:"], ["except IndexError:"])
+    assert set(changes) == {"x_f__mutmut_1", "x_f__mutmut_2", "x_f__mutmut_3", "x_f__mutmut_4",
+                            "xǁBoxǁget__mutmut_1"}
+
+
+@pytest.mark.parametrize(("before", "after", "kind"), [
+    ("for a, b in zip(xs, ys, strict=True):", "for a, b in zip(xs, ys, strict=False):",
+     "equivalent: zip's strict"),
+    ("for a, b in zip(xs, ys, strict=True):", "for a, b in zip(xs, ys, ):", "equivalent: zip's"),
+    ('path.write_text(text, encoding="utf-8")', 'path.write_text(text, encoding="UTF-8")',
+     "equivalent: the UTF-8 codec"),
+    ('path.write_text(text, encoding="latin-1")', 'path.write_text(text, encoding=None)',
+     UNCLASSIFIED),
+    ("ids = np.asarray(ids, dtype=np.int64)", "ids = np.asarray(ids, )", "likely equivalent"),
+    ('query += " LIMIT ?"', 'query += " limit ?"', "equivalent: SQL keyword case"),
+    ('for t in tqdm(texts, desc="fidelity", leave=False):',
+     'for t in tqdm(texts, desc="XXfidelityXX", leave=False):', "known gap: progress"),
+    ('for t in tqdm(texts, desc="fidelity", leave=False):',
+     'for t in tqdm(texts, desc="fidelity", leave=True):', "known gap: progress"),
+    ('raise ToolchainError("no attention block")', 'raise ToolchainError(None)',
+     "known gap: wording"),
+    ('return error_response(400, "bad rate", "invalid_request_error")',
+     'return error_response(400, "XXbad rateXX", "invalid_request_error")', "known gap: wording"),
+    ('f"got {value}; give a number"', 'f"XXgot {value}; give a numberXX"', "known gap: wording"),
+    ('rate = options.get("rate", 0.5)', 'rate = options.get("RATE", 0.5)', UNCLASSIFIED),
+    ("if n > limit:", "if n >= limit:", UNCLASSIFIED),
+])
+def test_a_change_is_sorted_by_its_form(before: str, after: str, kind: str) -> None:
+    assert kind_of([before], [after]).startswith(kind)
+
+
+def test_a_change_of_several_lines_is_left_for_a_person() -> None:
+    assert kind_of(["a = 1", "b = 2"], ["a = 2", "b = 3"]) == UNCLASSIFIED
+
+
+GUARDED = """\
+def x_g__mutmut_orig(a):
+    if a > 0:
+        raise ValueError("a must not be positive")
+    return a
+
+
+def x_g__mutmut_1(a):
+    if a > 0:
+        raise ValueError("XXa must not be positiveXX")
+    return a
+
+
+def x_g__mutmut_2(a):
+    if a >= 0:
+        raise ValueError("a must not be positive")
+    return a
+"""
+
+
+def test_survivors_are_classified_from_the_mutated_sources(tmp_path: Path) -> None:
+    package = tmp_path / "edge_lingua"
+    package.mkdir()
+    (package / "mod.py").write_text(GUARDED, encoding="utf-8")
+    kinds = classify([f"edge_lingua.mod.x_g__mutmut_{i}" for i in (1, 2, 3)], tmp_path)
+    wording = "known gap: wording of a message no test pins"
+    assert kinds == {"edge_lingua.mod.x_g__mutmut_1": wording,
+                     "edge_lingua.mod.x_g__mutmut_2": UNCLASSIFIED,
+                     "edge_lingua.mod.x_g__mutmut_3": UNCLASSIFIED}  # not in the sources
