@@ -13,9 +13,11 @@ stopped (processes killed) by ``stop()`` / the context manager.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -417,6 +419,17 @@ def wait_http(url: str, deadline_s: float, process: subprocess.Popen | None = No
     raise TimeoutError(f"{url} not ready after {deadline_s:.0f}s")
 
 
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a test's server process: the kernel ends it (SIGTERM) when the test
+    process dies, even by SIGKILL (a mutant's session killed at its time limit), so no server
+    outlives its test holding a port and a model in memory (Linux; elsewhere a no-op)."""
+    if _PRCTL is not None:  # looked up before the fork: the child only makes the call
+        _PRCTL(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 def stop_process(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     if process.poll() is None:
         process.terminate()
@@ -449,7 +462,8 @@ class LlamaServer:
     def __enter__(self) -> LlamaServer:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                                            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                                            preexec_fn=die_with_parent)
         try:
             wait_http(f"{self.url}/models", self._ready_timeout_s, self.process)
         except (RuntimeError, TimeoutError) as exc:

@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from tests.controlled_models import lookup_classifier
-from tests.servers import REPO, echo_answer, free_port, stop_process, wait_http
+from tests.servers import (
+    REPO,
+    die_with_parent,
+    echo_answer,
+    free_port,
+    stop_process,
+    wait_http,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -91,7 +98,8 @@ def _serve(upstream: ThreadingHTTPServer, bundle: Path, work: Path, *extra: str)
             *extra]
     log = (work / f"serve-{port}.log").open("wb")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               preexec_fn=die_with_parent)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", 120, process)
         yield f"127.0.0.1:{port}"
