@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +88,16 @@ def tally(codes: dict[str, int | None], patterns: list[str]) -> dict[str, Any]:
             "survivors": survivors}
 
 
-def selection_seconds(mutants: Path) -> dict[str, dict[str, float]]:
-    """Per module, the recorded seconds of the tests its mutants run when they survive, chosen
-    by function (mutmut's record, within the owning files) and by statement
+def selection_seconds(mutants: Path, names: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Per module, the recorded seconds of the tests the mutants ``names`` run when they
+    survive, chosen by function (mutmut's record, within the owning files) and by statement
     (``tests/mutation_lines.py``), and how many mutants no owning test reaches."""
     stats = json.loads((mutants / "mutmut-stats.json").read_text(encoding="utf-8"))
     tests_by_function = stats["tests_by_mangled_function_name"]
     seconds = stats["duration_by_test"]
     per_module: dict[str, Counter[str]] = {}
     records: dict[str, dict[str, Any] | None] = {}  # each module's record, read once
-    for name in verdicts(mutants):
+    for name in names:
         module = module_of(name)
         if module not in records:
             records[module] = reach_record(module, mutants)
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"section": "mutation", "machine": machine(), "mutmut": version,
               "patterns": args.patterns, "max_children": args.max_children,
               "wall_s": seconds, **tally(codes, args.patterns or ["*"]),
-              "selection": selection_seconds(REPO / "mutants"),
+              "selection": selection_seconds(REPO / "mutants", codes),
               "sessions": session_seconds(REPO / "mutants", lambda name: verdict(codes.get(name)))}
     write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("wall_s", "total")}, indent=2))

@@ -149,8 +149,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     killed mutant rarely waits for a slow test. A file's tests stay together, so its module
     fixtures start once."""
     stats = Path("mutmut-stats.json")
-    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    if not UNDER_MUTMUT or "__mutmut_" not in mutant or not stats.is_file():
+    mutant = _mutant_under_test()
+    if mutant is None or not stats.is_file():
         return
 
     def file(item: pytest.Item) -> str:
@@ -197,6 +197,12 @@ def _recording_stats() -> bool:
     return UNDER_MUTMUT and os.environ["MUTANT_UNDER_TEST"] == "stats"
 
 
+def _mutant_under_test() -> str | None:
+    """The name of the mutant this session tests (under mutmut, in a mutant's session)."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    return mutant if UNDER_MUTMUT and "__mutmut_" in mutant else None
+
+
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
     for recorder in _line_recorder:
         recorder.switch_context(nodeid)
@@ -214,8 +220,9 @@ _mutant_session: dict[str, Any] = {}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if UNDER_MUTMUT and "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:
-        _mutant_session.update(started=time.perf_counter(), root=Path.cwd())
+    mutant = _mutant_under_test()
+    if mutant is not None:
+        _mutant_session.update(mutant=mutant, started=time.perf_counter(), root=Path.cwd())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -226,7 +233,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         os.chdir(root)
         if "workdir" in _mutant_session:
             shutil.rmtree(_mutant_session["workdir"], ignore_errors=True)
-        record_session(root, os.environ["MUTANT_UNDER_TEST"], int(exitstatus),
+        record_session(root, _mutant_session["mutant"], int(exitstatus),
                        time.perf_counter() - _mutant_session["started"],
                        session.testscollected)
     if _recording_stats() and _setup_by_file:
@@ -248,7 +255,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # sessions run side by side, and a mutant can write where the original would not (a
         # model saved to ``str(None)``) or a tool can write a scratch file into the working
         # directory (onnxruntime's shape inference): neither may reach another mutant's session
-        _mutant_session["workdir"] = tempfile.mkdtemp(prefix="mutant-")
+        # (under mutants/, so what a session killed at its time limit leaves goes with the run)
+        sessions = _mutant_session["root"] / ".sessions"
+        sessions.mkdir(exist_ok=True)
+        _mutant_session["workdir"] = tempfile.mkdtemp(prefix="mutant-", dir=sessions)
         os.chdir(_mutant_session["workdir"])
     if _recording_stats():
         from tests.mutation_lines import start_recording

@@ -59,12 +59,12 @@ def _innermost_statement(function: ast.AST, line: int) -> tuple[int, int] | None
     return best
 
 
-def _signature(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def _signature(function: Function) -> str:
     return ast.dump(ast.Tuple(elts=[function.args, function.returns or ast.Pass(),
                                     *function.decorator_list]))
-
-
-Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 def mutant_twins(source: str) -> Iterator[tuple[str, Function, Function]]:

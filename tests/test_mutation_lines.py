@@ -138,7 +138,7 @@ def test_a_record_of_a_changed_source_selects_nothing(tmp_path: Path) -> None:
 
 
 def test_the_score_reports_the_test_seconds_each_selection_needs(tmp_path: Path) -> None:
-    from benchmarks.mutation_score import selection_seconds
+    from benchmarks.mutation_score import selection_seconds, verdicts
 
     _recorded(tmp_path)
     names = [f"edge_lingua.mod.x_f__mutmut_{i}" for i in (1, 2, 4)]
@@ -154,6 +154,6 @@ def test_the_score_reports_the_test_seconds_each_selection_needs(tmp_path: Path)
                              "tests/test_x.py::negative": 2.0,
                              "tests/test_x.py::unrelated": 4.0}}), encoding="utf-8")
     # no owners for edge_lingua.mod: every test of the function is an owning one
-    assert selection_seconds(tmp_path) == {"edge_lingua.mod": {
+    assert selection_seconds(tmp_path, verdicts(tmp_path)) == {"edge_lingua.mod": {
         "mutants": 4, "by_function_s": 7.0 + 7.0 + 7.0 + 4.0,
         "by_statement_s": 1.0 + 3.0 + 7.0 + 0.0, "reached_by_no_test": 1}}

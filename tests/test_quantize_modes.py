@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from edge_lingua.errors import CalibrationError, FidelityError, OutputExistsErro
 from edge_lingua_quantize.calibration import read_texts
 from edge_lingua_quantize.quantizer import quantize_bundle
 from tests.toolchain_models import cached_bundle, paragraphs
+
+if TYPE_CHECKING:
+    from onnx import GraphProto
 
 CALIBRATION = paragraphs(24, seed=51)
 HELD_OUT = paragraphs(6, seed=52)
@@ -101,27 +105,26 @@ def test_int8_modes_keep_agreement(
         "held_out_texts": len(HELD_OUT), "held_out_from_calibration": False,
         "onnxruntime": onnxruntime.__version__}
     assert report["settings"] == settings
-    ops = {n.op_type for n in _graph(out).node}
-    assert not ops & {"Attention", "QAttention"}  # fused only when asked
-    assert _weight_scale_sizes(out) == {1}  # one scale per weight tensor without per_channel
+    graph = _graph(out)
+    assert not {n.op_type for n in graph.node} & {"Attention", "QAttention"}  # only when asked
+    assert _weight_scale_sizes(graph) == {1}  # one scale per weight tensor without per_channel
     if mode != "dynamic-int8":  # the calibrated modes quantize activations to their width
-        assert _activation_types(out / "model.onnx") == {
+        assert _activation_types(graph) == {
             "static-qdq-int8": {"uint8"}, "qdq-u16": {"uint16"}}[mode]
 
 
-def _graph(bundle: Path):
+def _graph(bundle: Path) -> GraphProto:
     import onnx
 
     return onnx.load(str(bundle / "model.onnx")).graph
 
 
-def _weight_scale_sizes(bundle: Path) -> set[int]:
+def _weight_scale_sizes(graph: GraphProto) -> set[int]:
     """The sizes of the scales of a quantized model's matrix weights (onnxruntime names them
     ``W_quantized`` and ``W_scale``; embeddings, which a Gather reads, excepted): 1 per
     tensor, or one per output channel."""
     from onnx import TensorProto, numpy_helper
 
-    graph = _graph(bundle)
     initializers = {i.name: i for i in graph.initializer}
     gathered = {n.input[0] for n in graph.node if n.op_type == "Gather"}
     return {int(numpy_helper.to_array(initializers[name.removesuffix("_quantized") + "_scale"]
@@ -131,12 +134,10 @@ def _weight_scale_sizes(bundle: Path) -> set[int]:
             and i.data_type in (TensorProto.INT8, TensorProto.UINT8)}
 
 
-def _activation_types(model: Path) -> set[str]:
+def _activation_types(graph: GraphProto) -> set[str]:
     """The integer types a QDQ model quantizes its activations to (QuantizeLinear zero points)."""
-    import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(str(model)).graph
     zero_points = {i.name: numpy_helper.to_array(i).dtype.name for i in graph.initializer}
     return {zero_points[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"}
 
@@ -193,7 +194,8 @@ def test_dynamic_int8_other_architectures(
                              calibration=CALIBRATION, held_out=HELD_OUT, per_channel=True)
     assert result.report.passed
     assert load_bundle(out).manifest.extra["quantization"]["per_channel"] is True
-    assert min(_weight_scale_sizes(out)) > 1  # a scale per output channel of every weight
+    # a scale per output channel of every weight
+    assert min(_weight_scale_sizes(_graph(out))) > 1
     _check_bundle(out, "dynamic-int8")
 
 
@@ -314,7 +316,7 @@ def test_cli_quantize(
     assert f"held_out ({len(HELD_OUT)} texts" in printed
     assert "rate 0.4" in printed and "PASS" in printed
     assert load_bundle(out).manifest.quantization == "static-qdq-int8"
-    assert max(_weight_scale_sizes(out)) > 1  # --per-channel reached the quantizer
+    assert max(_weight_scale_sizes(_graph(out))) > 1  # --per-channel reached the quantizer
     assert main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
     (tmp_path / "empty.txt").write_text("")
