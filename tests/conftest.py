@@ -144,10 +144,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     function) that executed the statement the mutant changes (``tests/mutation_lines.py``);
     with ``EDGE_LINGUA_MUTANT_TEST_SECONDS`` set, only the fastest of those, by the durations
     recorded while mutmut collected its stats, while they add up to that many seconds with
-    each file's fixture setup counted once (at least one test). They run fastest file first
-    and each file's tests fastest first: a session stops at its first failure (``-x``), so a
-    killed mutant rarely waits for a slow test. A file's tests stay together, so its module
-    fixtures start once."""
+    each file's fixture setup counted once (at least one test). They run cheapest first, the
+    fixtures each test set up counted (``session_order``): a session stops at its first
+    failure (``-x``), so a killed mutant rarely waits for a slow test or a server."""
     stats = Path("mutmut-stats.json")
     mutant = _mutant_under_test()
     if mutant is None or not stats.is_file():
@@ -157,7 +156,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return item.nodeid.split("::")[0]
 
     from tests.mutation_lines import tests_reaching
-    from tests.mutation_owners import MUTANT_TEST_SECONDS, fastest_within, owners_of
+    from tests.mutation_owners import (
+        MUTANT_TEST_SECONDS,
+        fastest_within,
+        owners_of,
+        session_order,
+    )
 
     owners = owners_of(mutant)
     reaching = tests_reaching(mutant, Path.cwd())
@@ -170,26 +174,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [i for i in items if runs(i)]
     duration = json.loads(stats.read_text(encoding="utf-8")).get("duration_by_test", {})
     setup = Path(SETUP_SECONDS)
-    setup_by_file = json.loads(setup.read_text(encoding="utf-8")) if setup.is_file() else {}
+    recorded = json.loads(setup.read_text(encoding="utf-8")) if setup.is_file() else {}
 
     def seconds(item: pytest.Item) -> float:
         return duration.get(item.nodeid, 0.0)
 
-    chosen = fastest_within({i.nodeid: seconds(i) for i in items}, setup_by_file,
+    chosen = fastest_within({i.nodeid: seconds(i) for i in items}, recorded.get("by_file", {}),
                             MUTANT_TEST_SECONDS)
     config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in chosen])
-    items[:] = [i for i in items if i.nodeid in chosen]
-    fastest: dict[str, float] = {}
-    for item in items:
-        fastest[file(item)] = min(fastest.get(file(item), float("inf")), seconds(item))
-    items.sort(key=lambda item: (fastest[file(item)], seconds(item)))
+    order = session_order([i.nodeid for i in items if i.nodeid in chosen], duration,
+                          recorded.get("by_test", {}))
+    position = {test: n for n, test in enumerate(order)}
+    items[:] = sorted((i for i in items if i.nodeid in chosen), key=lambda i: position[i.nodeid])
 
 
-# While mutmut records its stats (from mutants/), each test file's fixture-setup seconds are
-# added up (mutmut records only how long each test's call takes), and coverage.py records the
-# lines of the mutated files each test executes (tests/mutation_lines.py)
+# While mutmut records its stats (from mutants/), each test's and each test file's
+# fixture-setup seconds are recorded (mutmut records only how long each test's call takes),
+# and coverage.py records the lines of the mutated files each test executes
+# (tests/mutation_lines.py)
 SETUP_SECONDS = "mutmut-setup-seconds.json"
-_setup_by_file: dict[str, float] = {}
+_setup_seconds: dict[str, dict[str, float]] = {"by_file": {}, "by_test": {}}
 _line_recorder: list[Any] = []
 
 
@@ -210,8 +214,10 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if _recording_stats() and report.when == "setup":
+        by_file = _setup_seconds["by_file"]
         file = report.nodeid.split("::")[0]
-        _setup_by_file[file] = _setup_by_file.get(file, 0.0) + report.duration
+        by_file[file] = by_file.get(file, 0.0) + report.duration
+        _setup_seconds["by_test"][report.nodeid] = report.duration
 
 
 # Each mutant's session logs how long it took (mutmut's fork server reports 0 for every one:
@@ -236,8 +242,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         record_session(root, _mutant_session["mutant"], int(exitstatus),
                        time.perf_counter() - _mutant_session["started"],
                        session.testscollected)
-    if _recording_stats() and _setup_by_file:
-        Path(SETUP_SECONDS).write_text(json.dumps(_setup_by_file, indent=1), encoding="utf-8")
+    if _recording_stats() and _setup_seconds["by_file"]:
+        Path(SETUP_SECONDS).write_text(json.dumps(_setup_seconds, indent=1), encoding="utf-8")
     if _line_recorder:
         from tests.mutation_lines import save_recording
 

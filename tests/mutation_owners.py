@@ -84,6 +84,30 @@ def owners_of(mutant: str) -> tuple[str, ...] | None:
     return OWNERS[max(found, key=len)] if found else None
 
 
+def session_order(tests: list[str], seconds: dict[str, float], setup: dict[str, float]
+                  ) -> list[str]:
+    """The order a mutant's session runs ``tests`` in: cheapest first, each file's together.
+
+    A test's cost is its recorded seconds (``seconds``) plus the seconds its own fixtures took
+    to set up while the stats were recorded (``setup``: test id -> seconds; a module fixture is
+    charged to the first test of its file that used it). A session stops at its first failure,
+    so a test that needs no server runs before one whose fixture starts ``llama_cpp.server``.
+    Files run cheapest test first, and a file's tests stay together, so its module fixtures
+    start once.
+    """
+
+    def cost(test: str) -> float:
+        return seconds.get(test, 0.0) + setup.get(test, 0.0)
+
+    def file(test: str) -> str:
+        return test.split("::")[0]
+
+    cheapest: dict[str, float] = {}
+    for test in tests:
+        cheapest[file(test)] = min(cheapest.get(file(test), float("inf")), cost(test))
+    return sorted(tests, key=lambda test: (cheapest[file(test)], file(test), cost(test)))
+
+
 def fastest_within(seconds: dict[str, float], setup: dict[str, float], budget: float
                    ) -> set[str]:
     """The fastest tests while their time adds up to ``budget``; always at least one, if any.

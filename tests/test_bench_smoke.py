@@ -276,6 +276,23 @@ def test_a_mutants_session_takes_the_fastest_tests_within_its_budget() -> None:
     assert fastest_within(both, {"b": 5.0}, 1.0) == {"a::x", "a::z"}
 
 
+def test_a_mutants_session_runs_the_cheapest_tests_first_counting_their_fixtures() -> None:
+    from tests.mutation_owners import session_order
+
+    seconds = {"a::server": 0.7, "a::local": 1.0, "a::slow": 3.0, "b::unit": 0.1, "b::big": 2.5}
+    # a::server's fixtures started llama_cpp.server (4 s) while the stats were recorded
+    setup = {"a::server": 4.0, "a::local": 0.5, "b::big": 0.2}
+    tests = ["a::server", "a::slow", "a::local", "b::big", "b::unit"]
+    assert session_order(tests, seconds, setup) == [
+        "b::unit", "b::big", "a::local", "a::slow", "a::server"]
+    # without setup costs: by recorded seconds, each file's tests together
+    assert session_order(tests, seconds, {}) == [
+        "b::unit", "b::big", "a::server", "a::local", "a::slow"]
+    # a file whose cheapest test is cheaper than every test of another file runs first
+    assert session_order(["b::big", "a::local"], seconds, setup) == ["a::local", "b::big"]
+    assert session_order([], seconds, setup) == []
+
+
 def test_mutmut_collects_exactly_the_owning_test_files_and_owns_every_mutated_file() -> None:
     try:  # as mutmut reads it: tomllib, or on Python 3.10 the toml package it depends on
         from tomllib import loads

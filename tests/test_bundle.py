@@ -304,3 +304,27 @@ def test_a_manifest_that_is_not_one_says_why(bundle: Path, manifest: object, err
     with pytest.raises(error) as caught:
         load_bundle(bundle)
     assert message in str(caught.value)
+
+
+def test_write_manifest_checksums_the_named_files_and_writes_a_manifest_that_loads(
+        bundle: Path) -> None:
+    import hashlib
+
+    from edge_lingua.bundle import Manifest, write_manifest
+
+    before = read_manifest(bundle)
+    fields = {k: v for k, v in before.__dict__.items() if k != "files"}
+    (bundle / "manifest.json").unlink()
+    written = write_manifest(bundle, files=list(before.files), **fields)
+    assert written == before
+    assert written.files == {name: hashlib.sha256((bundle / name).read_bytes()).hexdigest()
+                             for name in before.files}
+    text = (bundle / "manifest.json").read_text(encoding="utf-8")
+    assert text == json.dumps(written.to_json(), indent=2) + "\n"  # fields in their order
+    assert Manifest.from_json(json.loads(text)) == written
+    assert load_bundle(bundle).manifest == written  # its checksums hold
+    # a manifest that would not load is refused before anything is written
+    (bundle / "manifest.json").unlink()
+    with pytest.raises(ManifestError, match="keep_label"):
+        write_manifest(bundle, files=list(before.files), **{**fields, "keep_label": 99})
+    assert not (bundle / "manifest.json").exists()

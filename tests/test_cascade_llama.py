@@ -82,6 +82,49 @@ def test_local_model_is_deterministic_and_reports_its_confidence(local):
         LocalModel("/no/such/model.gguf")
 
 
+def _greedy_by_hand(content: str, max_tokens: int) -> tuple[int, list[int], list[float]]:
+    """Greedy decoding of Gemma's chat prompt for ``content``, one token at a time, with every
+    step's log-softmax read from llama.cpp's full logits: (prompt tokens, tokens, log-probs)."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    reference = Llama(model_path=str(gemma_path()), n_ctx=256, n_threads=2, logits_all=True,
+                      verbose=False)
+    prompt = f"<start_of_turn>user\n{content}<end_of_turn>\n<start_of_turn>model\n"
+    tokens = reference.tokenize(prompt.encode(), add_bos=True, special=True)
+    reference.eval(tokens)
+    generated: list[int] = []
+    logprobs: list[float] = []
+    stops = {reference.token_eos(), *reference.tokenize(b"<end_of_turn>", add_bos=False,
+                                                         special=True)}
+    while len(generated) < max_tokens:
+        logits = np.asarray(reference.scores[reference.n_tokens - 1], dtype=np.float64)
+        token = int(np.argmax(logits))
+        logprobs.append(float(logits.max() - np.log(np.sum(np.exp(logits)))))
+        if token in stops:
+            break
+        generated.append(token)
+        reference.eval([token])
+    return len(tokens), generated, logprobs
+
+
+@pytest.mark.parametrize("content", ["Count: one, two, three,", "Write the word yes."])
+def test_the_answer_is_greedy_and_its_confidence_the_mean_greedy_log_probability(local, content):
+    import time
+
+    from llama_cpp import Llama
+
+    started = time.perf_counter()
+    answer = local.generate([{"role": "user", "content": content}], MAX_TOKENS)
+    wall = time.perf_counter() - started
+    prompt_tokens, tokens, logprobs = _greedy_by_hand(content, MAX_TOKENS)
+    detokenizer = Llama(model_path=str(gemma_path()), vocab_only=True, verbose=False)
+    assert answer.text == detokenizer.detokenize(tokens).decode()
+    assert (answer.prompt_tokens, answer.completion_tokens) == (prompt_tokens, len(tokens))
+    assert answer.mean_logprob == pytest.approx(sum(logprobs) / len(logprobs), abs=1e-4)
+    assert 0 < answer.elapsed_s <= wall
+
+
 def test_confident_local_answer_stays_on_the_device(local, compressor, fault, tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     cascade = Cascade(local=local, remote=remote(fault), compressor=compressor, ledger=ledger,

@@ -73,7 +73,7 @@ def test_a_model_loads_quietly_with_a_2048_token_context_by_default(
 
 
 def test_the_local_failure_is_a_typed_error_when_no_remote_exists(short_context_local) -> None:
-    with pytest.raises(LocalModelError):
+    with pytest.raises(LocalModelError, match=r"^the local model failed: .*context"):
         short_context_local.generate(LONG, max_tokens=4)
     cascade = Cascade(local=short_context_local, tokenizer=_tokenizer())
     with pytest.raises(LocalModelError, match="no answer"):

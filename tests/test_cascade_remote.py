@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -134,7 +135,9 @@ def test_exhausted_retries_raise_unavailable_without_the_key(fault, caplog):
     with pytest.raises(RemoteUnavailableError) as info:
         remote.chat({"messages": MESSAGES})
     assert len(fault.received) == 4  # 1 + 3 retries
-    assert "HTTP 500" in str(info.value)
+    assert str(info.value) == f"remote {remote.base_url} unavailable: HTTP 500"
+    assert [r.getMessage() for r in caplog.records if r.name == "edge_lingua.cascade.remote"] == [
+        f"remote {remote.base_url} attempt {n} failed: HTTP 500" for n in (1, 2, 3, 4)]
     assert KEY not in str(info.value) and KEY not in caplog.text and KEY not in repr(remote)
 
 
@@ -185,8 +188,42 @@ def test_unreachable_port_is_unavailable_and_says_why(call: Callable[[RemoteClie
 
 @pytest.mark.parametrize("url", ["ftp://x/v1", "not a url", "http:///v1"])
 def test_bad_base_urls_are_rejected(url):
-    with pytest.raises(InvalidArgumentError):
+    message = f"remote base URL must be http(s)://host[:port][/path], got {url!r}"
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
         RemoteClient(url)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"timeout_s": 0}, "timeout_s must be > 0, got 0"),
+    ({"timeout_s": -1.5}, "timeout_s must be > 0, got -1.5"),
+    ({"auth": "basic"}, "auth must be one of ('bearer', 'x-api-key'), got 'basic'"),
+])
+def test_bad_client_settings_are_rejected_with_their_values(options, message):
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
+        RemoteClient("http://127.0.0.1:9/v1", **options)
+
+
+def test_https_urls_are_taken_and_a_trailing_slash_is_dropped():
+    assert RemoteClient("https://api.example.com/v1/").base_url == "https://api.example.com/v1"
+    assert RemoteClient("http://127.0.0.1:9/").base_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(("auth", "key", "sent", "absent"), [
+    ("bearer", KEY, {"authorization": f"Bearer {KEY}"}, {"x-api-key", "anthropic-version"}),
+    ("x-api-key", KEY, {"x-api-key": KEY, "anthropic-version": remote_module.ANTHROPIC_VERSION},
+     {"authorization"}),
+    ("x-api-key", None, {"anthropic-version": remote_module.ANTHROPIC_VERSION},
+     {"authorization", "x-api-key"}),
+    ("bearer", None, {}, {"authorization", "x-api-key", "anthropic-version"}),
+])
+def test_requests_are_json_and_authenticate_in_the_style_asked(fault, auth, key, sent, absent):
+    RemoteClient(fault.url, api_key=key, auth=auth, retry=FAST).chat({"messages": MESSAGES})
+    (received,) = fault.received
+    headers = {name.lower(): value for name, value in received.headers.items()}
+    assert headers["content-type"] == "application/json"
+    assert headers["accept"] == "application/json"
+    assert {name: headers.get(name) for name in sent} == sent
+    assert not absent & set(headers)
 
 
 def test_get_retries_transient_failures_and_counts_the_attempts(fault):

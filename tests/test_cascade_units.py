@@ -225,20 +225,38 @@ def test_retry_policy_refuses_negative_limits(limits):
         RetryPolicy(**limits)
 
 
+@pytest.mark.parametrize("retries", [-1, 1.5, "3"])
+def test_retry_policy_refuses_a_retry_count_that_is_not_a_count(retries):
+    message = f"max_retries must be an integer >= 0, got {retries!r}"
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
+        RetryPolicy(max_retries=retries)
 
-class QuestionAwareEcho:
-    """A question-aware compressor that keeps every context and notes the question it got."""
 
-    question_aware = True
+def test_retry_policy_takes_zero_for_every_limit():
+    policy = RetryPolicy(max_retries=0, backoff_base_s=0, backoff_max_s=0, max_retry_after_s=0)
+    assert policy.backoff(0, random.Random(0)) == 0
 
-    def __init__(self) -> None:
-        self.questions: list[str | None] = []
+
+
+class RecordingCompressor:
+    """A compressor whose output is ``keep(context)`` for each context, and which notes what
+    it was asked (the options of every call)."""
+
+    def __init__(self, keep: Any = lambda context: context, question_aware: bool = True) -> None:
+        self.keep = keep
+        self.question_aware = question_aware
+        self.calls: list[dict[str, Any]] = []
+
+    @property
+    def questions(self) -> list[str | None]:
+        return [call["question"] for call in self.calls]
 
     def compress(self, context: str | list[str], *, rate: float | None = None,
                  target_token: int | None = None, force_tokens: Iterable[str] = (),
                  question: str | None = None) -> CompressionResult:
-        self.questions.append(question)
-        contexts = [context] if isinstance(context, str) else list(context)
+        self.calls.append({"contexts": context, "rate": rate, "target_token": target_token,
+                           "force_tokens": force_tokens, "question": question})
+        contexts = [self.keep(c) for c in ([context] if isinstance(context, str) else context)]
         return CompressionResult("\n".join(contexts), contexts, [], [], 0, 0, 0.0, "echo", "echo")
 
 
@@ -254,12 +272,88 @@ IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}
 def test_the_last_user_message_is_the_question_the_context_is_compressed_for(
     last_user: Any, asked: str | None
 ) -> None:
-    compressor = QuestionAwareEcho()
+    compressor = RecordingCompressor()
     messages = [{"role": "user", "content": "an old question"},
                 {"role": "system", "content": words(40), "compress": True},
                 {"role": "user", "content": last_user}]
     prepare(messages, compressor, len, rate=0.5, ask_last_user=True)
     assert compressor.questions == [asked]
+
+
+@pytest.mark.parametrize("question_aware", [True, False])
+def test_prepare_hands_the_compressor_its_options_and_a_question_only_when_asked(
+        question_aware: bool) -> None:
+    compressor = RecordingCompressor(question_aware=question_aware)
+    messages = [{"role": "system", "content": words(40), "compress": True},
+                {"role": "user", "content": "How many eggs?"}]
+    prepare(messages, compressor, len, rate=0.4, target_token=12, force_tokens=["eggs"])
+    prepare(messages, compressor, len, rate=0.7, ask_last_user=True)
+    assert compressor.calls == [
+        {"contexts": [words(40)], "rate": 0.4, "target_token": 12, "force_tokens": ("eggs",),
+         "question": None},
+        {"contexts": [words(40)], "rate": 0.7, "target_token": None, "force_tokens": (),
+         "question": "How many eggs?" if question_aware else None},
+    ]
+
+
+def test_split_protected_prefers_the_longest_pin_and_makes_no_empty_pieces():
+    from edge_lingua.cascade.prompt import Piece
+
+    assert split_protected("use ab and abc now", ["ab", "abc"]) == [
+        Piece("use ", True), Piece("ab", False), Piece(" and ", True), Piece("abc", False),
+        Piece(" now", True)]
+    assert split_protected("abc", ["ab", "abc"]) == [Piece("abc", False)]
+    assert split_protected("x|y and z", ["x|y", "z"]) == [
+        Piece("x|y", False), Piece(" and ", True), Piece("z", False)]
+    assert split_protected("plain", ["", "absent"]) == [Piece("plain", True)]
+    assert split_protected("", ["pin"]) == []
+
+
+def _first_word(context: str) -> str:
+    return context.split()[0] if context.split() else ""
+
+
+def test_compressed_parts_go_back_in_place_with_their_surrounding_whitespace():
+    compressor = RecordingCompressor(keep=_first_word)
+    context = [{"type": "text", "text": "  alpha delta beta gamma\n", "compress": True,
+                "pins": ["gamma"]},
+               IMAGE,
+               {"type": "text", "text": "as written", "pins": ["ignored"]}]
+    messages = [{"role": "user", "content": context, "pins": ["beta"]},
+                {"role": "user", "content": [{"type": "text", "text": "one two"},
+                                             {"type": "text", "text": "three five PIN four six",
+                                              "compress": True, "pins": ["PIN"]}]},
+                {"role": "assistant", "content": None, "compress": True},
+                {"role": "user", "content": "last"}]
+    prepared = prepare(messages, compressor, len)
+    # pins of the message and of the part both hold; only the text between them is compressed
+    assert compressor.calls[0]["contexts"] == ["  alpha delta ", "three five ", " four six"]
+    assert prepared.messages == [
+        {"role": "user", "content": [{"type": "text", "text": "  alpha beta gamma\n"}, IMAGE,
+                                     {"type": "text", "text": "as written"}]},
+        {"role": "user", "content": "one two\nthree PIN four"},
+        {"role": "assistant", "content": None},
+        {"role": "user", "content": "last"},
+    ]
+    assert (prepared.original_tokens, prepared.sent_tokens) == (
+        len("  alpha delta beta gamma\nas writtenone twothree five PIN four sixlast"),
+        len("  alpha beta gamma\nas writtenone twothree PIN fourlast"))
+
+
+def test_a_piece_compressed_to_nothing_leaves_its_whitespace():
+    compressor = RecordingCompressor(keep=lambda context: " ")
+    messages = [{"role": "user", "compress": True, "pins": ["PIN"],
+                 "content": "PIN  some words\n  PIN words\tPIN"}]
+    prepared = prepare(messages, compressor, len)
+    assert prepared.messages[0]["content"] == "PIN  PIN PIN"  # the leading whitespace
+
+
+def test_a_text_part_without_a_string_text_is_refused():
+    messages = [{"role": "user", "content": [{"type": "text", "text": None}]}]
+    with pytest.raises(InvalidArgumentError,
+                       match=r"^a text content part needs a string 'text'$"):
+        prepare(messages, None, len)
+
 
 def compressor_counter(compressor):
     from edge_lingua.cascade.prompt import tokenizer_counter

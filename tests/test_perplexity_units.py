@@ -85,24 +85,67 @@ def _options(**changes):
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "message"),
     [
-        {"method": "llmlingua"},
-        {"method": "longllmlingua"},  # needs a question
-        {"condition_in_question": "middle"},
-        {"reorder_context": "random"},
-        {"force_context_ids": [3]},
-        {"force_context_number": 0},
-        {"dynamic_context_compression_ratio": 1.5},
-        {"iterative_size": 2},
-        {"context_budget": "__import__('os')"},
-        {"force_tokens": "abc"},
-        {"question": 3},
+        ({"method": "llmlingua"},
+         "method must be one of perplexity, self-information, longllmlingua; got 'llmlingua'"),
+        ({"method": "longllmlingua", "question": "  "},
+         "method 'longllmlingua' ranks contexts by a question: give one"),
+        ({"condition_in_question": "middle"},
+         "condition_in_question must be one of none, before, after; got 'middle'"),
+        ({"reorder_context": "random"},
+         "reorder_context must be one of original, sort, two_stage; got 'random'"),
+        ({"force_context_ids": [3]},
+         "force_context_ids must be context indices in [0, 3), got [3]"),
+        ({"force_context_ids": [-1]},
+         "force_context_ids must be context indices in [0, 3), got [-1]"),
+        ({"force_context_ids": [True]},
+         "force_context_ids must be context indices in [0, 3), got [True]"),
+        ({"force_context_number": 0}, "force_context_number must be >= 1, got 0"),
+        ({"force_context_number": 1.0}, "force_context_number must be >= 1, got 1.0"),
+        ({"dynamic_context_compression_ratio": 1.5},
+         "dynamic_context_compression_ratio must be in [0, 1], got 1.5"),
+        ({"dynamic_context_compression_ratio": -0.1},
+         "dynamic_context_compression_ratio must be in [0, 1], got -0.1"),
+        ({"dynamic_context_compression_ratio": True},
+         "dynamic_context_compression_ratio must be in [0, 1], got True"),
+        ({"dynamic_context_compression_ratio": "0.5"},
+         "dynamic_context_compression_ratio must be in [0, 1], got '0.5'"),
+        ({"iterative_size": 7}, "iterative_size must be an integer >= 8, got 7"),
+        ({"iterative_size": 8.0}, "iterative_size must be an integer >= 8, got 8.0"),
+        ({"context_budget": "__import__('os')"},
+         "context_budget must look like '+100', '-50' or '*1.5', got \"__import__('os')\""),
+        ({"context_budget": 100}, "context_budget must look like '+100', '-50' or '*1.5', got 100"),
+        ({"context_budget": "+" + "9" * 400},
+         "context_budget value must be finite, got '+" + "9" * 400 + "'"),
+        ({"force_tokens": "abc"}, "force_tokens must be a list of strings, not one string"),
+        ({"force_tokens": ["ok", ""]}, "force_tokens must be non-empty strings"),
+        ({"force_tokens": ["ok", 5]}, "force_tokens must be non-empty strings"),
+        ({"question": 3}, "question must be a string, got int"),
+        ({"instruction": None}, "instruction must be a string, got NoneType"),
     ],
 )
-def test_bad_arguments_raise_typed_errors(changes: dict) -> None:
-    with pytest.raises(InvalidArgumentError):
+def test_bad_arguments_raise_typed_errors_naming_the_argument(changes: dict, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
         _options(**changes)
+
+
+def test_arguments_on_the_edges_of_their_ranges_are_taken_as_given() -> None:
+    options = _options(
+        method="longllmlingua", question="why?", instruction="Answer.", force_tokens=["x"],
+        force_context_ids=[0, 2], force_context_number=1, condition_in_question="after",
+        condition_compare=1, reorder_context="two_stage", dynamic_context_compression_ratio=1,
+        iterative_size=8, concate_question=0, use_context_level_filter=0,
+    )
+    assert (options.method, options.question, options.instruction) == (
+        "longllmlingua", "why?", "Answer.")
+    assert options.force_tokens == ("x",) and options.force_context_ids == (0, 2)
+    assert options.force_context_number == 1 and options.iterative_size == 8
+    assert (options.condition_in_question, options.reorder_context) == ("after", "two_stage")
+    assert options.condition_compare is True and options.concate_question is False
+    assert options.use_context_level_filter is False
+    assert options.dynamic_context_compression_ratio == 1.0
+    assert _options(dynamic_context_compression_ratio=0).dynamic_context_compression_ratio == 0
 
 
 def test_context_budget_is_parsed_without_eval() -> None:

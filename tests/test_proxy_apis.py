@@ -187,3 +187,67 @@ def test_completion_tokens_are_found_in_a_stream_however_it_is_cut(stream: bytes
     for start, end in itertools.pairwise(bounds):
         scanner.feed(stream[start:end])
     assert scanner.completion_tokens == tokens
+
+
+# --- what the proxy asks of the compressor: its own rate and budget, or the request's ---------
+def _prepared(compressor: Compressor, options: dict | None, **config_fields):
+    from edge_lingua.cascade import RemoteClient
+    from edge_lingua.proxy import ProxyConfig
+    from edge_lingua.proxy.apis import CHAT
+    from edge_lingua.proxy.app import _prepare
+
+    config = ProxyConfig(upstream=RemoteClient("http://127.0.0.1:9"), count=count,
+                         compressor=compressor, **config_fields)
+    body = {"model": "m", "messages": [{"role": "user", "content": words(400, 3)},
+                                       {"role": "user", "content": "How many ducks?"}]}
+    if options is not None:
+        body["edge_lingua"] = options
+    return _prepare(json.dumps(body).encode(), CHAT, config)
+
+
+@pytest.mark.parametrize(("config_fields", "options", "rate", "budget"), [
+    ({"rate": 0.8}, None, 0.8, None),                                 # the proxy's rate
+    ({"rate": 0.8}, {"rate": 0.3}, 0.3, None),                        # the request's rate
+    ({"rate": 0.8}, {"target_token": 60}, None, 60),                  # the request's budget
+    ({"rate": 0.8, "target_token": 60}, None, None, 60),              # the proxy's budget
+    # a request's rate alone replaces the proxy's budget too
+    ({"rate": 0.8, "target_token": 60}, {"rate": 0.5}, 0.5, None),
+    # a request with both: the budget decides
+    ({"rate": 0.8, "target_token": 60}, {"rate": 0.5, "target_token": 150}, None, 150),
+])
+def test_the_request_options_replace_the_proxys_rate_and_budget(
+        compressor, config_fields, options, rate, budget):
+    body, prepared = _prepared(compressor, options, **config_fields)
+    result = prepared.compression
+    assert "edge_lingua" not in body  # the extension never goes upstream
+    assert body["messages"][-1]["content"] == "How many ducks?"  # scope=context: as written
+    if rate is not None:
+        assert result.compressed_tokens / result.origin_tokens == pytest.approx(rate, abs=0.08)
+    else:
+        assert budget - 25 <= result.compressed_tokens <= budget
+
+
+def test_a_request_can_turn_compression_off_and_the_proxys_forced_words_stay(compressor):
+    body, prepared = _prepared(compressor, {"compress": False}, rate=0.3)
+    assert prepared.compression is None and body["messages"][0]["content"] == words(400, 3)
+    body, prepared = _prepared(compressor, None, rate=0.2, force_tokens=("muffins",))
+    kept = body["messages"][0]["content"]
+    assert prepared.sent_tokens < prepared.original_tokens
+    assert kept.count("muffins") == words(400, 3).count("muffins")
+
+
+def test_the_proxy_redacts_message_text_but_never_the_fields_that_route_the_request():
+    from edge_lingua.cascade import RemoteClient
+    from edge_lingua.cascade.redaction import Redactor
+    from edge_lingua.proxy import ProxyConfig
+    from edge_lingua.proxy.apis import CHAT
+    from edge_lingua.proxy.app import _prepare
+
+    config = ProxyConfig(upstream=RemoteClient("http://127.0.0.1:9"), count=count,
+                         redactor=Redactor(patterns={"PROJECT": r"acme-\w+"}))
+    raw = json.dumps({"model": "acme-large", "messages": [
+        {"role": "user", "content": "the acme-secret plan, mail bob@example.com"}]}).encode()
+    body, prepared = _prepare(raw, CHAT, config)
+    assert body["model"] == "acme-large"
+    assert body["messages"][0]["content"] == "the [PROJECT] plan, mail [EMAIL]"
+    assert prepared.redactions == {"PROJECT": 1, "email": 1}

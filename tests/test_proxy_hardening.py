@@ -115,6 +115,7 @@ def test_every_malformed_field_is_a_400_naming_it(fault, proxy_for, body, field)
     code, _, answer = post(proxy, body)
     assert code == 400, answer
     assert answer["error"]["param"] == field
+    assert answer["error"]["type"] == "invalid_request_error" and answer["error"]["message"]
     assert fault.received == []
 
 
@@ -151,8 +152,10 @@ def test_message_count_and_character_limits_are_413(fault, proxy_for):
     many = {"messages": [{"role": "user", "content": "hi"}] * 11}
     code, _, answer = post(proxy, many)
     assert code == 413 and answer["error"]["param"] == "messages"
+    assert answer["error"]["type"] == "request_too_large"
     code, _, answer = post(proxy, chat("word " * 101))
     assert code == 413 and "500" in answer["error"]["message"]
+    assert answer["error"]["type"] == "request_too_large"
     assert post(proxy, chat("word " * 99))[0] == 200
     assert len(fault.received) == 1
 
@@ -569,9 +572,12 @@ def test_a_stream_broken_off_ends_with_an_error_event_that_parses(fault, proxy_f
 
 def test_messages_without_an_anthropic_upstream_is_a_404(fault, proxy_for):
     proxy, _ = proxy_for(fault)
-    code, _, answer = post(proxy, {"messages": [{"role": "user", "content": "x"}]},
-                           "/v1/messages")
-    assert code == 404 and "anthropic-upstream" in answer["error"]["message"]
+    code, headers, answer = post(proxy, {"messages": [{"role": "user", "content": "x"}]},
+                                 "/v1/messages")
+    assert code == 404 and headers["connection"] == "close"
+    assert answer == {"error": {
+        "message": "no upstream for /v1/messages; start the proxy with --anthropic-upstream",
+        "type": "not_found", "param": None, "code": 404}}
 
 
 def test_the_auth_check_is_shared_with_extra_routes(fault, compressor):
@@ -588,9 +594,16 @@ def test_the_auth_check_is_shared_with_extra_routes(fault, compressor):
         def get(headers: dict) -> int:
             connection = http.client.HTTPConnection(*server.address, timeout=10)
             connection.request("GET", "/playground", headers=headers)
-            return connection.getresponse().status
+            response = connection.getresponse()
+            if response.status == 401:  # an exact JSON error, and the connection closed
+                assert response.getheader("Connection") == "close"
+                assert json.loads(response.read()) == {"error": {
+                    "message": "missing or wrong bearer token", "type": "invalid_api_key",
+                    "param": None, "code": 401}}
+            return response.status
 
         assert get({}) == 401
+        assert get({"Authorization": "Bearer wrong"}) == 401
         assert get({"Authorization": f"Bearer {CLIENT_TOKEN}"}) == 200
         assert get({"x-api-key": CLIENT_TOKEN}) == 200
     finally:
@@ -803,3 +816,39 @@ def test_a_body_that_cannot_be_read_gets_an_exact_json_error_and_a_close(
     assert json.loads(body) == {"error": {"message": message, "type": kind, "param": "body",
                                           "code": code}}
     assert fault.received == []
+
+
+@pytest.mark.parametrize(("client", "logged_client"), [(("10.1.2.3", 5000), "10.1.2.3"),
+                                                       (None, "-")])
+def test_the_access_log_line_is_client_method_path_status_and_milliseconds(
+        caplog, client, logged_client):
+    import anyio
+
+    from edge_lingua.proxy.app import AccessLog
+
+    async def slow_app(scope, receive, send) -> None:
+        await anyio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b"secret body"})
+
+    sent: list[dict] = []
+
+    async def send(message) -> None:
+        sent.append(message)
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat\ncompletions",
+             "query_string": b"key=secret", "headers": [(b"authorization", b"Bearer secret")],
+             "client": client}
+    with caplog.at_level("INFO", logger="edge_lingua.proxy"):
+        started = time.perf_counter()
+        anyio.run(AccessLog(slow_app), scope, receive, send)
+        wall_ms = (time.perf_counter() - started) * 1000
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    [line] = [r.getMessage() for r in caplog.records if r.name.startswith("edge_lingua.proxy")]
+    head, _, took = line.rpartition(" ")
+    assert head == f"{logged_client} POST /v1/chat\\x0acompletions 418"
+    assert took.endswith("ms") and 50.0 <= float(took[:-2]) <= wall_ms + 0.1
+    assert "secret" not in line

@@ -196,7 +196,8 @@ def test_a_model_that_fails_is_500_with_a_json_error(broken_model_proxy, upstrea
                        {"model": "m", "messages": _messages("ducks lay eggs every day")})
     assert code == 500
     error = json.loads(data)["error"]
-    assert "compression failed" in error["message"]
+    assert error["message"].startswith("compression failed: ")
+    assert (error["type"], error["code"]) == ("server_error", 500)
     assert len(upstream.received) == before  # nothing is sent uncompressed behind its back
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -168,3 +169,52 @@ def test_serve_rejects_bad_arguments_with_one_line(args, message):
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and message in out.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_the_server_runs_on_a_named_daemon_thread_and_answers_with_no_server_header(
+        host, caplog):
+    import threading
+
+    from edge_lingua.cascade import RemoteClient
+    from edge_lingua.proxy import ProxyConfig
+
+    config = ProxyConfig(upstream=RemoteClient("http://127.0.0.1:9"), count=len)
+    server = ProxyServer(config, host=host, port=0)
+    assert server.address == (host, server.address[1]) and server.address[1] > 0
+    with caplog.at_level(logging.DEBUG):
+        server.start()
+        try:
+            [thread] = [t for t in threading.enumerate() if t.name == "edge-lingua-proxy"]
+            assert thread.daemon  # a proxy left running never keeps the app from exiting
+            connection = http.client.HTTPConnection(*server.address, timeout=10)
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            assert response.status == 200 and json.loads(response.read())
+            assert response.getheader("server") is None  # no server name or version
+            connection.close()
+        finally:
+            server.stop()
+    assert not thread.is_alive()
+    assert not [r for r in caplog.records if r.name.startswith("uvicorn.access")]
+    with pytest.raises(OSError):  # the port is closed
+        http.client.HTTPConnection(*server.address, timeout=2).request("GET", "/health")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_server_that_cannot_start_says_where_and_one_never_started_stops_cleanly():
+    from edge_lingua.cascade import RemoteClient
+    from edge_lingua.errors import InvalidArgumentError
+    from edge_lingua.proxy import ProxyConfig
+
+    config = ProxyConfig(upstream=RemoteClient("http://127.0.0.1:9"), count=len)
+    never = ProxyServer(config, port=0)
+    never.stop()  # nothing to join; the port is free again
+    ProxyServer(config, port=never.address[1]).stop()
+    server = ProxyServer(config, port=0)
+    server._socket.close()  # uvicorn cannot serve a closed socket: the thread dies
+    started = time.monotonic()
+    message = f"^the proxy did not start on {re.escape(server.url)}$"
+    with pytest.raises(InvalidArgumentError, match=message):
+        server.start(ready_timeout_s=20)
+    assert time.monotonic() - started < 10  # at once: not at the end of the wait for ready
