@@ -30,12 +30,48 @@ _MESSAGE_CALL = r"\b(raise \w+|\w*[Ee]rror\w*|warn|warning|info|debug|log|print)
 _PROGRESS_CALL = r"\b(tqdm|set_postfix_str|step_bar)\("
 _SQL = r"\b(SELECT|INSERT|UPDATE|DELETE|LIMIT|WHERE|ORDER BY|CREATE|ALTER|VALUES)\b"
 _STRING_LINE = r"""[rbfu]*(["']).*\1[,)]*"""  # a line of one string: a message's continuation
+_LOG_LINE = r"(log|logger|logging)\.(debug|info|warning|error|exception)\("
+_NUMBER = r"(?<![\w.])\d+(?:\.\d+)?\b"
+_TIMING = r"timeout|_s\b|join\(|sleep\(|wait_for\(|deadline"
+# names HTTP compares without case: header names (RFC 9110, 5.1) and media types (8.3.1)
+_HTTP_NAMES = frozenset({
+    "content-type", "content-length", "accept", "authorization", "x-api-key", "connection",
+    "anthropic-version", "retry-after", "cache-control", "idempotency-key", "server",
+    "application/json", "text/event-stream",
+})
+# where such a name is used as one: a line about headers or a media type, a key (["Name"],
+# {"Name": ...}); not a comparison with a setting that merely shares the name
+_HEADER_USE = r"""header|media_type|\[\s*["']|["']\s*:\s*\S"""
+_CODECS = frozenset({"utf-8", "ascii", "latin-1"})  # Python's codec lookup ignores case
 
 
 def _only_strings_differ(before: str, after: str) -> bool:
     """The lines differ only in string literals (one of them possibly replaced by None)."""
     def blank(line: str) -> str:
         return re.sub(rf"{_STRING}|\bNone\b", "''", line)
+
+    return before != after and blank(before) == blank(after)
+
+
+def _literal_pairs(before: str, after: str) -> list[tuple[str, str]]:
+    """The string literals of two lines of the same shape, pairwise; [] if shapes differ."""
+    found = [[m.group()[1:-1] for m in re.finditer(_STRING, line)] for line in (before, after)]
+    if len(found[0]) != len(found[1]):
+        return []
+    return [(b, a) for b, a in zip(*found, strict=True) if b != a]
+
+
+def _only_case_of(names: frozenset[str], before: str, after: str) -> bool:
+    """The lines differ only in the case of string literals that are among ``names``."""
+    pairs = _literal_pairs(before, after)
+    return (_only_strings_differ(before, after) and bool(pairs)
+            and all(b.lower() == a.lower() and b.lower() in names for b, a in pairs))
+
+
+def _only_numbers_differ(before: str, after: str) -> bool:
+    """The lines differ only in number literals (one of them possibly replaced by None)."""
+    def blank(line: str) -> str:
+        return re.sub(rf"{_NUMBER}|\bNone\b", "0", line)
 
     return before != after and blank(before) == blank(after)
 
@@ -60,11 +96,20 @@ RULES: list[tuple[str, Callable[[str, str], bool]]] = [
     ("equivalent: the UTF-8 codec spelled otherwise (this project runs on UTF-8 machines)",
      lambda b, a: re.search(r"encoding=[\"']utf-8[\"']", b) is not None
      and _only_argument_differs("encoding", b, a)),
+    ("equivalent: a codec name in another case (Python's codec lookup ignores case)",
+     lambda b, a: _only_case_of(_CODECS, b, a)),
+    ("equivalent: an HTTP header name or media type in another case (HTTP ignores it)",
+     lambda b, a: re.search(_HEADER_USE, b, flags=re.IGNORECASE) is not None
+     and _only_case_of(_HTTP_NAMES, b, a)),
     ("likely equivalent: a NumPy dtype left to its default (the values already have it)",
      lambda b, a: _only_argument_differs("dtype", b, a)),
     ("known gap: progress display (a tqdm bar's text, unit, whether it stays)",
      lambda b, a: re.search(_PROGRESS_CALL, b) is not None
      and (_only_strings_differ(b, a) or _only_argument_differs("leave", b, a))),
+    ("known gap: the exact value of a time limit or poll interval (a test would wait it out)",
+     lambda b, a: re.search(_TIMING, b) is not None and _only_numbers_differ(b, a)),
+    ("known gap: what a log line says (no test reads that line)",
+     lambda b, a: re.match(_LOG_LINE, b) is not None and re.match(_LOG_LINE, a) is not None),
     ("known gap: wording of a message no test pins",
      lambda b, a: (re.search(_MESSAGE_CALL, b) is not None or re.fullmatch(_STRING_LINE, b))
      and _only_strings_differ(b, a)),

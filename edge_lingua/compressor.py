@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -24,6 +23,7 @@ from edge_lingua.errors import (
     InputEncodingError,
     InvalidArgumentError,
     NoDefaultModelError,
+    warn_caller,
 )
 from edge_lingua.providers import SessionConfig, batch_size_for, create_session
 from edge_lingua.question import Question, encode_question, questions_per_prompt
@@ -529,7 +529,7 @@ class Compressor:
         if coverage < LOW_COVERAGE:
             note = (f"only {coverage:.0%} of the text's tokens are known to this model; "
                     "units it cannot read are kept verbatim first, within the budget")
-            warnings.warn(note, LowCoverageWarning, stacklevel=4)
+            warn_caller(note, LowCoverageWarning)
             notes.append(note)
         return CompressionResult(
             compressed_prompt=CONTEXT_SEPARATOR.join(t for t in texts if t),

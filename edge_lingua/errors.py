@@ -1,11 +1,29 @@
-"""Typed exceptions raised by edge-lingua.
+"""Typed exceptions raised by edge-lingua, and how it warns.
 
 Every error a caller can provoke with bad input or a bad bundle is one of these,
 so applications can catch ``EdgeLinguaError`` and never see a stack trace from
-inside onnxruntime or tokenizers.
+inside onnxruntime or tokenizers. A warning names the caller's line (:func:`warn_caller`).
 """
 
 from __future__ import annotations
+
+import sys
+import warnings
+
+
+def warn_caller(message: str, category: type[Warning]) -> None:
+    """Warn with the location of the first frame outside edge-lingua: the application's line
+    that called the library, however deep inside it the warning arose."""
+    frame = sys._getframe(1)
+    level = 2  # in warnings.warn's count, the frame that called warn_caller
+    while frame.f_back is not None and _in_edge_lingua(frame.f_globals.get("__name__", "")):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def _in_edge_lingua(module: str) -> bool:
+    return module == "edge_lingua" or module.startswith("edge_lingua.")
 
 
 class EdgeLinguaError(Exception):

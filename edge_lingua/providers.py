@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
 
-from edge_lingua.errors import InvalidArgumentError, ProviderError
+from edge_lingua.errors import InvalidArgumentError, ProviderError, warn_caller
 
 CPU = "CPUExecutionProvider"
 ALIASES = {
@@ -57,11 +56,10 @@ def resolve_providers(preference: Sequence[str] | None = None) -> list[str]:
     chosen = [p for p in dict.fromkeys(wanted) if p in available]
     unavailable = [p for p in wanted if p not in available]
     if preference and unavailable:
-        warnings.warn(
+        warn_caller(
             f"execution provider(s) {', '.join(unavailable)} not available in this onnxruntime "
             f"build ({', '.join(sorted(available))}); falling back",
             RuntimeWarning,
-            stacklevel=3,
         )
     if CPU not in chosen:
         chosen.append(CPU)
@@ -116,10 +114,9 @@ def create_session(model_path: Path, config: SessionConfig) -> tuple[ort.Inferen
     except Exception as exc:
         if providers == [CPU]:
             raise ProviderError(f"onnxruntime could not open {model_path.name}: {exc}") from None
-        warnings.warn(
+        warn_caller(
             f"could not start {providers[0]} ({exc}); falling back to {CPU}",
             RuntimeWarning,
-            stacklevel=3,
         )
         try:
             session = ort.InferenceSession(str(model_path), sess_options=options, providers=[CPU])

@@ -10,7 +10,6 @@ only ever read, never compressed or returned.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from edge_lingua.errors import (
     InputEncodingError,
     InvalidArgumentError,
     QuestionNotSupportedError,
+    warn_caller,
 )
 
 
@@ -62,10 +62,9 @@ def encode_question(tokenizer: Tokenizer, manifest: Manifest, question: str) -> 
     ids = np.asarray(tokenizer.encode(question, add_special_tokens=False).ids, dtype=np.int64)
     limit = manifest.max_question_tokens
     if ids.size > limit:
-        warnings.warn(
+        warn_caller(
             f"the question has {ids.size} tokens; the classifier reads its first {limit}",
             QuestionTruncatedWarning,
-            stacklevel=3,
         )
         return Question(ids[:limit], truncated=True)
     return Question(ids, truncated=False)

@@ -328,3 +328,88 @@ def test_write_manifest_checksums_the_named_files_and_writes_a_manifest_that_loa
     with pytest.raises(ManifestError, match="keep_label"):
         write_manifest(bundle, files=list(before.files), **{**fields, "keep_label": 99})
     assert not (bundle / "manifest.json").exists()
+
+
+def _manifest_data(**changes: object) -> dict:
+    """A valid classifier manifest as JSON data, with ``changes`` (``extra`` merged; a value
+    of ``...`` removes the field)."""
+    data: dict = {
+        "format_version": 1, "kind": "token-classifier", "model_file": "model.onnx",
+        "model_format": "onnx", "tokenizer_file": "tokenizer.json",
+        "files": {"model.onnx": "0" * 64, "tokenizer.json": "1" * 64}, "max_seq_len": 128,
+        "special_tokens": {"bos": 2, "eos": 3}, "source_model": "s", "license": "l",
+        "extra": {"num_labels": 2, "id2label": {"0": "drop", "1": "keep"},
+                  "max_position_embeddings": 512},
+    }
+    extra = changes.pop("extra", {})
+    if not isinstance(extra, dict):
+        data["extra"], extra = extra, {}
+    for target, edits in ((data, changes), (data["extra"], extra)):
+        for key, value in edits.items():
+            if value is ...:
+                target.pop(key, None)
+            else:
+                target[key] = value
+    return data
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"kind": ..., "license": ...}, "kind",
+     "manifest.json lacks required field(s): kind, license"),
+    ({"extra": []}, "extra", "manifest field 'extra' must be a JSON object"),
+    ({"max_seq_len": 7}, "max_seq_len",
+     f"manifest field 'max_seq_len' must be an integer in [8, {1 << 20}], got 7"),
+    ({"keep_label": 2}, "keep_label", "keep_label 2 is not one of the model's 2 labels"),
+    ({"keep_label": 1 << 16}, "keep_label",
+     f"manifest field 'keep_label' must be an integer in [0, {(1 << 16) - 1}], got {1 << 16}"),
+    ({"quantization": "int3"}, "quantization", "manifest field 'quantization' must be one of"),
+    ({"special_tokens": {"bos": 2}}, "special_tokens",
+     "a token-classifier manifest needs special_tokens bos and eos"),
+    ({"special_tokens": {"bos": 2, "eos": 1 << 31}}, "special_tokens",
+     "manifest field 'special_tokens' must map names to token ids (integers >= 0), got"),
+    ({"model_inputs": "input_ids"}, "model_inputs",
+     "manifest field 'model_inputs' must be a list of input names, got 'input_ids'"),
+    ({"extra": {"num_labels": 1}}, "extra.num_labels",
+     f"manifest field 'extra.num_labels' must be an integer in [2, {1 << 16}], got 1"),
+    ({"extra": {"max_position_embeddings": 7}}, "extra.max_position_embeddings",
+     f"manifest field 'extra.max_position_embeddings' must be an integer in [8, {1 << 20}], "
+     "got 7"),
+    ({"extra": {"max_position_embeddings": 127}}, "max_seq_len",
+     "max_seq_len 128 exceeds extra.max_position_embeddings 127"),
+    ({"extra": {"window_len": 129}}, "extra.window_len",
+     "manifest field 'extra.window_len' must be an integer in [8, 128], got 129"),
+    ({"extra": {"window_len": 7}}, "extra.window_len",
+     "manifest field 'extra.window_len' must be an integer in [8, 128], got 7"),
+    ({"extra": {"num_labels": 3}}, "extra.id2label",
+     "manifest field 'extra.id2label' must map one name to each of the extra.num_labels labels"),
+])
+def test_each_bad_manifest_field_is_named_with_its_range(changes, field, message) -> None:
+    from edge_lingua.bundle import Manifest
+
+    with pytest.raises(ManifestError) as info:
+        Manifest.from_json(_manifest_data(**changes))
+    assert info.value.field == field and str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({}, {"keep_label": 1, "quantization": "none", "window_len": 128, "num_labels": 2,
+          "model_inputs": []}),
+    ({"keep_label": 0, "max_seq_len": 8, "quantization": "dynamic-int8",
+      "extra": {"window_len": 8}},
+     {"keep_label": 0, "max_seq_len": 8, "quantization": "dynamic-int8", "window_len": 8}),
+    # the edges of each range are inside it; a field left out takes its default
+    ({"max_seq_len": 512, "extra": {"window_len": 512, "num_labels": ..., "id2label": ...}},
+     {"max_seq_len": 512, "window_len": 512, "num_labels": 2}),
+    ({"max_seq_len": 8}, {"max_seq_len": 8, "window_len": 8}),
+    ({"extra": {"max_position_embeddings": ...}, "max_seq_len": 1 << 20},
+     {"max_seq_len": 1 << 20}),
+    ({"extra": {"num_labels": 1 << 16, "id2label": ...}, "keep_label": (1 << 16) - 1},
+     {"num_labels": 1 << 16, "keep_label": (1 << 16) - 1}),
+    ({"special_tokens": {"bos": 0, "eos": (1 << 31) - 1}},
+     {"special_tokens": {"bos": 0, "eos": (1 << 31) - 1}}),
+])
+def test_manifest_fields_on_the_edges_of_their_ranges_load(changes, expected) -> None:
+    from edge_lingua.bundle import Manifest
+
+    manifest = Manifest.from_json(_manifest_data(**changes))
+    assert {key: getattr(manifest, key) for key in expected} == expected

@@ -402,3 +402,32 @@ def test_a_drained_request_is_answered_and_recorded_under_its_id(fault, tmp_path
     assert result.sent_tokens == row["sent_tokens"] > 0
     assert 0 <= row["latency_s"] == result.latency_s <= elapsed
     assert result.error is None and row["error"] is None
+
+
+@pytest.mark.parametrize("max_tokens", [0, -1, 2.0, True])
+def test_max_tokens_must_be_a_positive_integer(fault, max_tokens) -> None:
+    cascade = Cascade(remote=remote(fault), tokenizer=TOKENIZER)
+    message = f"max_tokens must be a positive integer, got {max_tokens!r}"
+    if max_tokens is True:  # a bool is an int to Python; one token is a positive integer
+        cascade.ask(question(), max_tokens=max_tokens)
+        return
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
+        cascade.ask(question(), max_tokens=max_tokens)
+
+
+def test_an_unsure_local_answer_escalates_and_the_result_says_everything(fault, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    cascade = Cascade(local=ScriptedLocal(UNSURE), remote=remote(fault, model="gpt-test"),
+                      tokenizer=TOKENIZER, ledger=ledger, redactor=Redactor(),
+                      policy=Policy(try_local=True))
+    started = time.perf_counter()
+    result = cascade.ask(question(), max_tokens=1, user="ann@corp.example")
+    elapsed = time.perf_counter() - started
+    (received,) = fault.received
+    assert received.body["max_tokens"] == 1 and received.body["user"] == "[EMAIL]"
+    (row,) = ledger.rows()
+    assert result.route == row["route"] == "remote"
+    assert result.confidence == UNSURE  # the device's confidence, though it was not used
+    assert result.response["choices"][0]["message"]["content"] == result.text
+    assert 0 < result.latency_s == row["latency_s"] <= elapsed
+    assert row["model"] == "gpt-test" and row["redactions"] == 1

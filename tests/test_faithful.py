@@ -549,6 +549,19 @@ def test_chinese_comes_out_as_joined_text(shipped: Compressor, shared_data: Path
         assert sum(len(u) for u in cjk_units) / max(len(cjk_units), 1) > 1.5  # not characters
 
 
+def test_the_low_coverage_warning_points_at_the_caller_and_says_how_much_was_read(
+        shipped: Compressor, shared_data: Path) -> None:
+    paragraph = _xquad_paragraphs(shared_data, "zh", 1)[0]
+    with pytest.warns(LowCoverageWarning) as caught:
+        result = shipped.compress(paragraph, rate=0.5)
+    (warning,) = caught
+    assert warning.filename == __file__  # the line that called compress, not the library's
+    note = str(warning.message)
+    assert note == (f"only {result.coverage:.0%} of the text's tokens are known to this model; "
+                    "units it cannot read are kept verbatim first, within the budget")
+    assert result.warnings == [note]
+
+
 def test_arabic_coverage_is_reported(shipped: Compressor, shared_data: Path) -> None:
     paragraph = _xquad_paragraphs(shared_data, "ar", 1)[0]
     with warnings.catch_warnings():

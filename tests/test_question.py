@@ -103,8 +103,9 @@ def test_question_never_leaks_into_the_output(asked: Compressor) -> None:
 
 def test_long_question_is_cut_and_the_result_says_so(asked: Compressor) -> None:
     long_question = " ".join(["which farmer sold the most bread"] * 6)
-    with pytest.warns(QuestionTruncatedWarning):
+    with pytest.warns(QuestionTruncatedWarning) as caught:
         result = asked.compress(TEXT, question=long_question, rate=0.5)
+    assert [w.filename for w in caught] == [__file__]  # once, at the caller's line
     assert result.question_truncated
     assert result.question_tokens == MAX_QUESTION
     with warnings.catch_warnings():
