@@ -345,3 +345,19 @@ def test_a_failing_forward_pass_raises_inference_error(gpt2: tuple[Path, Path]) 
     scorer = OnnxCausalLMScorer(load_bundle(gpt2[1]), SessionConfig(threads=1))
     with pytest.raises(InferenceError, match=r"^onnxruntime failed on the causal LM: "):
         scorer.token_logprobs([5, 10_000])  # the vocabulary has 700 ids
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ("none", [1, 2, 0]),    # by its own surprisal, highest first: zebra (6.9), cat sat, the
+    ("before", [0, 2, 1]),  # by its surprisal after the question, lowest first
+    ("after", [0, 1, 2]),   # a unigram's question costs the same after each: ties keep order
+])
+def test_contexts_are_ranked_by_the_surprisal_the_condition_names(
+        unigram_bundle: Path, condition: str, expected: list[int]) -> None:
+    from edge_lingua.perplexity.ranking import rank_contexts
+    from edge_lingua.perplexity.units import build_context
+
+    scorer = PerplexityCompressor.load(unigram_bundle).scorer
+    texts = ["the the the", "zebra zebra", "cat sat"]
+    contexts = [build_context(text, scorer.encode(text)) for text in texts]
+    assert rank_contexts(scorer, contexts, "which cat", condition) == expected
