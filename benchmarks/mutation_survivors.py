@@ -8,7 +8,9 @@ sorts it by the form of the change into the classes docs/TESTING.md explains: ch
 cannot observe on any machine this project runs on (equivalent), changes to what only a person
 reads (known gaps: message wording, progress display), and the rest, left unclassified for a
 person to read. The class comes from the text of the change alone, so it is a triage, not a
-proof: every class is checked by reading a sample of its mutants.
+proof: every class is checked by reading a sample of its mutants. Survivors a person has read
+(``benchmarks/mutation_reviews.json``: function, mutant numbers, equivalent or known gap, and
+why) take that verdict instead, and the result records the reason with each.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tests.mutation_owners import module_of
 _STRING = r"""(["'])(?:[^"'\\]|\\.)*\1"""
 _MESSAGE_CALL = r"\b(raise \w+|\w*[Ee]rror\w*|warn|warning|info|debug|log|print)\("
 _PROGRESS_CALL = r"\b(tqdm|set_postfix_str|step_bar)\("
-_SQL = r"\b(SELECT|INSERT|UPDATE|DELETE|LIMIT|WHERE|ORDER BY|CREATE|ALTER|VALUES)\b"
+_SQL = r"\b(SELECT|INSERT|UPDATE|DELETE|LIMIT|WHERE|ORDER BY|CREATE|ALTER|VALUES|BEGIN)\b"
 _STRING_LINE = r"""[rbfu]*(["']).*\1[,)]*"""  # a line of one string: a message's continuation
 _LOG_LINE = r"(log|logger|logging)\.(debug|info|warning|error|exception)\("
 _NUMBER = r"(?<![\w.])\d+(?:\.\d+)?\b"
@@ -76,6 +78,12 @@ def _only_numbers_differ(before: str, after: str) -> bool:
     return before != after and blank(before) == blank(after)
 
 
+def _only_false_becomes_none(before: str, after: str) -> bool:
+    """The mutant writes ``None`` for one ``False`` literal and changes nothing else."""
+    return any(before[:m.start()] + "None" + before[m.end():] == after
+               for m in re.finditer(r"\bFalse\b", before))
+
+
 def _without(keyword: str, line: str) -> str:
     """``line`` with its argument ``keyword=...`` (up to the next comma or bracket) removed."""
     return re.sub(rf",?\s*\b{keyword}=[^,)]*", "", line).replace("(, ", "(").replace(", )", ")")
@@ -103,6 +111,10 @@ RULES: list[tuple[str, Callable[[str, str], bool]]] = [
      and _only_case_of(_HTTP_NAMES, b, a)),
     ("likely equivalent: a NumPy dtype left to its default (the values already have it)",
      lambda b, a: _only_argument_differs("dtype", b, a)),
+    ("equivalent: astype(None) for astype(float64) (NumPy reads None as float64)",
+     lambda b, a: re.sub(r"\.astype\((np\.)?float64\)", ".astype(None)", b) == a),
+    ("likely equivalent: None for False (read as false where it is used)",
+     lambda b, a: _only_false_becomes_none(b, a)),
     ("known gap: progress display (a tqdm bar's text, unit, whether it stays)",
      lambda b, a: re.search(_PROGRESS_CALL, b) is not None
      and (_only_strings_differ(b, a) or _only_argument_differs("leave", b, a))),
@@ -115,6 +127,19 @@ RULES: list[tuple[str, Callable[[str, str], bool]]] = [
      and _only_strings_differ(b, a)),
 ]
 UNCLASSIFIED = "unclassified"
+REVIEWS = Path(__file__).with_name("mutation_reviews.json")
+REVIEWED = {"equivalent": "equivalent: read one by one (its reason is recorded)",
+            "known gap": "known gap: read one by one (its reason is recorded)"}
+
+
+def read_reviews(path: Path = REVIEWS) -> dict[str, tuple[str, str]]:
+    """Mutant name -> (its class, why) for every mutant a person has read."""
+    reviews: dict[str, tuple[str, str]] = {}
+    for entry in json.loads(path.read_text(encoding="utf-8"))["reviews"]:
+        kind = REVIEWED[entry["kind"]]
+        for number in entry["mutants"]:
+            reviews[f"{entry['function']}__mutmut_{number}"] = (kind, entry["why"])
+    return reviews
 
 
 def kind_of(removed: list[str], added: list[str]) -> str:
@@ -166,10 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     survivors = json.loads(args.result.read_text(encoding="utf-8"))["survivors"]
     kinds = classify(survivors, REPO / "mutants")
+    reviews = read_reviews()
+    reasons = {name: reviews[name][1] for name in kinds if name in reviews}
+    kinds.update({name: reviews[name][0] for name in reasons})
     counts = Counter(kinds.values())
     write_json(args.out, {"section": "mutation_survivors", "result": args.result.name,
                           "survivors": len(kinds), "by_kind": dict(counts.most_common()),
-                          "kinds": kinds})
+                          "kinds": kinds, "reasons": reasons})
     for kind, n in counts.most_common():
         print(f"{n:5d}  {kind}")
     return 0

@@ -268,6 +268,7 @@ def test_an_answer_from_the_device_is_recorded_under_the_local_model(
     assert (result.sent_tokens, row["sent_tokens"], row["completion_tokens"]) == (0, 0, 4)
     assert 0 < result.latency_s == row["latency_s"] <= elapsed
     assert re.fullmatch(error, str(result.error)) and row["error"] == result.error
+    assert result.confidence == confidence  # the device's own confidence in its answer
 
 
 @pytest.mark.parametrize("with_remote", [False, True], ids=["local-only", "remote-down"])

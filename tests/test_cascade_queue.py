@@ -13,6 +13,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,31 @@ def test_cli_reports_unusable_paths_in_one_line_with_exit_2(tmp_path, args):
                          text=True, timeout=60, cwd=REPO)
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().count("\n") == 0 and str(blocker) in out.stderr
+
+
+def test_a_claimed_request_is_the_queued_one_with_its_attempt_counted(tmp_path):
+    queue = DeferredQueue(tmp_path / "queue.sqlite")
+    request_id = queue.put({"messages": [{"role": "user", "content": "hi"}]}, {"why": "down"})
+    (queued,) = queue.pending()
+    assert 0 < queued.created <= time.time()
+    claimed = queue.claim("drainer-a")
+    assert claimed == replace(queued, attempts=queued.attempts + 1)
+    assert claimed.id == request_id and claimed.status == "pending"
+
+
+def test_draining_needs_both_a_queue_and_a_remote(tmp_path):
+    from edge_lingua.cascade import LocalAnswer
+
+    class Local:
+        name = "local.gguf"
+
+        def generate(self, messages, max_tokens):
+            return LocalAnswer("ok", -0.1, 1, 1, 0.01)
+
+    queue = DeferredQueue(tmp_path / "queue.sqlite")
+    queue.put({"messages": [{"role": "user", "content": "hi"}]}, {})
+    tokenizer = REPO / "edge_lingua" / "models" / "default" / "tokenizer.json"
+    remote = RemoteClient("http://127.0.0.1:9", retry=RetryPolicy(max_retries=0))
+    assert Cascade(remote=remote, tokenizer=tokenizer).drain() == []  # no queue
+    assert Cascade(local=Local(), queue=queue, tokenizer=tokenizer).drain() == []  # no remote
+    assert len(queue.pending()) == 1  # nothing was claimed

@@ -61,6 +61,13 @@ def test_a_mutant_shows_the_lines_it_changes_against_its_original() -> None:
     ("await asyncio.wait_for(woken.wait(), 0.1)", "await asyncio.wait_for(woken.wait(), None)",
      "known gap: the exact value of a time"),
     ("if n > limit:", "if n > 11:", UNCLASSIFIED),
+    ("return -lp.astype(np.float64)", "return -lp.astype(None)", "equivalent: astype(None)"),
+    ("return -lp.astype(np.float32)", "return -lp.astype(None)", UNCLASSIFIED),
+    ("text = json.dumps(obj, ensure_ascii=False, allow_nan=False)",
+     "text = json.dumps(obj, ensure_ascii=None, allow_nan=False)", "likely equivalent: None for"),
+    ("text = json.dumps(obj, ensure_ascii=False, allow_nan=False)",
+     "text = json.dumps(obj, ensure_ascii=True, allow_nan=False)", UNCLASSIFIED),
+    ("flag = False", "flag = None", "likely equivalent: None for False"),
     ('log.warning("remote %s attempt %d", url, number + 1)',
      'log.warning("remote %s attempt %d", url, number - 1)', "known gap: what a log line says"),
     ('log.info("%s %s", client[0], path)', 'log.info("%s %s", None, path)',
@@ -105,3 +112,25 @@ def test_survivors_are_classified_from_the_mutated_sources(tmp_path: Path) -> No
     assert kinds == {"edge_lingua.mod.x_g__mutmut_1": wording,
                      "edge_lingua.mod.x_g__mutmut_2": UNCLASSIFIED,
                      "edge_lingua.mod.x_g__mutmut_3": UNCLASSIFIED}  # not in the sources
+
+
+def test_a_review_names_each_mutant_a_person_read_with_its_class_and_reason(
+        tmp_path: Path) -> None:
+    import json
+
+    from benchmarks.mutation_survivors import REVIEWED, REVIEWS, read_reviews
+
+    path = tmp_path / "reviews.json"
+    path.write_text(json.dumps({"reviews": [
+        {"function": "edge_lingua.m.x_f", "mutants": [2, 7], "kind": "equivalent",
+         "why": "the seed of a greedy decoder"},
+        {"function": "edge_lingua.m.x_g", "mutants": [1], "kind": "known gap",
+         "why": "no test reads it"}]}), encoding="utf-8")
+    assert read_reviews(path) == {
+        "edge_lingua.m.x_f__mutmut_2": (REVIEWED["equivalent"], "the seed of a greedy decoder"),
+        "edge_lingua.m.x_f__mutmut_7": (REVIEWED["equivalent"], "the seed of a greedy decoder"),
+        "edge_lingua.m.x_g__mutmut_1": (REVIEWED["known gap"], "no test reads it")}
+    # the project's reviews: each names its class and why, and no mutant twice
+    entries = json.loads(REVIEWS.read_text(encoding="utf-8"))["reviews"]
+    assert all(e["kind"] in REVIEWED and e["why"].strip() and e["mutants"] for e in entries)
+    assert sum(len(e["mutants"]) for e in entries) == len(read_reviews())

@@ -361,3 +361,6 @@ def test_contexts_are_ranked_by_the_surprisal_the_condition_names(
     texts = ["the the the", "zebra zebra", "cat sat"]
     contexts = [build_context(text, scorer.encode(text)) for text in texts]
     assert rank_contexts(scorer, contexts, "which cat", condition) == expected
+    if condition != "none":  # the public rank() takes the question-aware conditions
+        compressor = PerplexityCompressor.load(unigram_bundle)
+        assert compressor.rank(texts, "which cat", condition=condition) == expected

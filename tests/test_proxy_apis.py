@@ -227,6 +227,17 @@ def test_the_request_options_replace_the_proxys_rate_and_budget(
         assert budget - 25 <= result.compressed_tokens <= budget
 
 
+@pytest.mark.parametrize(("scope", "asked"), [("context", True), ("all", False)])
+def test_the_compressed_messages_go_upstream_read_for_the_last_question_in_scope_context(
+        compressor, scope, asked):
+    body, prepared = _prepared(compressor, None, rate=0.5, scope=scope)
+    assert compressor.question_aware
+    assert body["messages"] == prepared.messages  # what goes upstream is what was compressed
+    assert len(body["messages"][0]["content"]) < len(words(400, 3))
+    # scope=context leaves the last message as written and reads it as the question
+    assert (prepared.compression.question_tokens > 0) is asked
+
+
 def test_a_request_can_turn_compression_off_and_the_proxys_forced_words_stay(compressor):
     body, prepared = _prepared(compressor, {"compress": False}, rate=0.3)
     assert prepared.compression is None and body["messages"][0]["content"] == words(400, 3)

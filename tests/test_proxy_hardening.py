@@ -112,8 +112,9 @@ def chat(content, **fields) -> dict:
 )
 def test_every_malformed_field_is_a_400_naming_it(fault, proxy_for, body, field):
     proxy, _ = proxy_for(fault, limits=Limits(max_depth=10))
-    code, _, answer = post(proxy, body)
+    code, headers, answer = post(proxy, body)
     assert code == 400, answer
+    assert headers.get("connection") != "close"  # the body was read: the connection can stay
     assert answer["error"]["param"] == field
     assert answer["error"]["type"] == "invalid_request_error" and answer["error"]["message"]
     assert fault.received == []
