@@ -432,3 +432,47 @@ def test_an_unsure_local_answer_escalates_and_the_result_says_everything(fault, 
     assert result.response["choices"][0]["message"]["content"] == result.text
     assert 0 < result.latency_s == row["latency_s"] <= elapsed
     assert row["model"] == "gpt-test" and row["redactions"] == 1
+
+
+class CountingLocal(ScriptedLocal):
+    """A scripted local model that counts its calls and the max_tokens it was given."""
+
+    def __init__(self, mean_logprob: float | None) -> None:
+        super().__init__(mean_logprob)
+        self.calls: list[int] = []
+
+    def generate(self, messages: list[dict[str, Any]], max_tokens: int) -> LocalAnswer:
+        self.calls.append(max_tokens)
+        return super().generate(messages, max_tokens)
+
+
+def test_without_try_local_the_device_answers_only_when_the_remote_is_down(fault):
+    local = CountingLocal(SURE)
+    cascade = Cascade(local=local, remote=remote(fault), tokenizer=TOKENIZER,
+                      policy=Policy(try_local=False))
+    assert cascade.ask(question(), max_tokens=7).route == "remote" and local.calls == []
+    fault.script(default=DROP)
+    degraded = cascade.ask(question(), max_tokens=7)
+    assert degraded.route == "degraded" and degraded.text == "She makes 18 dollars."
+    assert local.calls == [7]  # asked once, with the caller's max_tokens
+
+
+def test_an_unsure_answer_tried_first_is_not_asked_again_when_the_remote_is_down(fault):
+    local = CountingLocal(UNSURE)
+    fault.script(default=DROP)
+    result = Cascade(local=local, remote=remote(fault), tokenizer=TOKENIZER).ask(
+        question(), max_tokens=5)
+    assert result.route == "degraded" and local.calls == [5]
+
+
+def test_the_policy_sets_the_budget_and_the_forced_words_of_what_is_sent(fault, compressor):
+    def sent(policy: Policy) -> str:
+        Cascade(remote=remote(fault), compressor=compressor, policy=policy).ask(question())
+        return json.dumps(fault.received[-1].body["messages"])
+
+    loose, tight = sent(Policy(rate=0.9)), sent(Policy(rate=0.3))
+    assert len(tight) < 0.75 * len(loose)
+    budget = sent(Policy(rate=0.9, target_token=30))
+    assert len(budget) < len(tight)  # a token budget wins over the rate
+    forced = sent(Policy(rate=0.3, force_tokens=("breakfast",)))
+    assert forced.count("breakfast") == CONTEXT.count("breakfast") > tight.count("breakfast")
