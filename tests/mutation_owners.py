@@ -40,7 +40,13 @@ OWNERS: dict[str, tuple[str, ...]] = {
     # Gemma through llama.cpp (tests/test_*_llama.py) is run for the module that drives it;
     # every other module of the package has unit tests of its own, and a surviving mutant
     # there would wait minutes on Gemma for nothing
-    "edge_lingua.perplexity": ("tests/test_perplexity_units.py", "tests/test_perplexity_onnx.py"),
+    # (the hand-set unigram LM of tests/test_hand_set_models.py: expectations worked out in
+    # nats, built in milliseconds)
+    "edge_lingua.perplexity": (
+        "tests/test_perplexity_units.py",
+        "tests/test_perplexity_onnx.py",
+        "tests/test_hand_set_models.py",
+    ),
     "edge_lingua.perplexity.llama_scorer": (
         "tests/test_perplexity_units.py",
         "tests/test_perplexity_llama.py",
