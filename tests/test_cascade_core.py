@@ -432,6 +432,9 @@ def test_an_unsure_local_answer_escalates_and_the_result_says_everything(fault, 
     assert result.response["choices"][0]["message"]["content"] == result.text
     assert 0 < result.latency_s == row["latency_s"] <= elapsed
     assert row["model"] == "gpt-test" and row["redactions"] == 1
+    # a remote that names no model of its own: the ledger records the one the answer names
+    Cascade(remote=remote(fault), tokenizer=TOKENIZER, ledger=ledger).ask(question(), model="m-2")
+    assert ledger.rows()[-1]["model"] == "m-2"
 
 
 class CountingLocal(ScriptedLocal):

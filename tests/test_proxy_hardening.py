@@ -404,7 +404,7 @@ def _fragments(secret: str) -> list[str]:
 
 
 def test_redaction_runs_before_compression_on_everything_that_leaves(fault, proxy_for):
-    proxy, _ = proxy_for(fault, redactor=Redactor(), rate=0.33)
+    proxy, ledger = proxy_for(fault, redactor=Redactor(), rate=0.33)
     context = " ".join(SECRETS.values()) + " " + DOCUMENT
     body = {
         "model": "m", "user": "alice@corp.example.com",
@@ -428,6 +428,9 @@ def test_redaction_runs_before_compression_on_everything_that_leaves(fault, prox
             assert fragment not in sent, fragment
     assert "Contact [EMAIL]" in sent
     assert int(headers["x-edge-lingua-redactions"]) >= 10
+    (row,) = ledger.rows()  # the ledger row says what the request cost and what was removed
+    assert row["model"] == "m" and row["redactions"] == int(headers["x-edge-lingua-redactions"])
+    assert 0 < row["compress_s"] < row["latency_s"]
 
 
 # --- load ----------------------------------------------------------------------------------
