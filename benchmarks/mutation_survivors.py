@@ -30,7 +30,7 @@ from tests.mutation_owners import module_of
 _STRING = r"""(["'])(?:[^"'\\]|\\.)*\1"""
 _MESSAGE_CALL = r"\b(raise \w+|\w*[Ee]rror\w*|warn|warning|info|debug|log|print)\("
 _PROGRESS_CALL = r"\b(tqdm|set_postfix_str|step_bar)\("
-_SQL = r"\b(SELECT|INSERT|UPDATE|DELETE|LIMIT|WHERE|ORDER BY|CREATE|ALTER|VALUES|BEGIN)\b"
+_SQL = r"\b(SELECT|INSERT|UPDATE|DELETE|LIMIT|WHERE|ORDER BY|CREATE|ALTER|VALUES|BEGIN|PRAGMA)\b"
 _STRING_LINE = r"""[rbfu]*(["']).*\1[,)]*"""  # a line of one string: a message's continuation
 _LOG_LINE = r"(log|logger|logging)\.(debug|info|warning|error|exception)\("
 _NUMBER = r"(?<![\w.])\d+(?:\.\d+)?\b"

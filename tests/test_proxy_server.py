@@ -64,8 +64,13 @@ def test_chat_completion_is_compressed_forwarded_and_reports_savings(fault, prox
 def test_streaming_is_relayed_with_savings_headers(fault, proxy_for):
     proxy, ledger = proxy_for(fault)
     raw = client(proxy).chat.completions.with_raw_response.create(
-        model="gemma", messages=MESSAGES, max_tokens=8, stream=True)
+        model="gemma", messages=MESSAGES, max_tokens=8, stream=True,
+        extra_headers={"Idempotency-Key": "stream-key-1"})
     assert int(raw.headers["x-edge-lingua-saved-tokens"]) > 0
+    # an event stream, never cached, sent upstream under the client's key
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    assert raw.headers["cache-control"] == "no-cache"
+    assert fault.received[0].headers["Idempotency-Key"] == "stream-key-1"
     chunks = list(raw.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     received = fault.received[0].body
