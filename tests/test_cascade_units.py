@@ -232,6 +232,20 @@ def test_retry_policy_refuses_a_retry_count_that_is_not_a_count(retries):
         RetryPolicy(max_retries=retries)
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("high", "min_confidence must be a number, got 'high'"),
+    (float("nan"), "min_confidence must be a number, got nan"),
+    (0.5, "min_confidence is a mean log-probability, so <= 0; got 0.5"),
+])
+def test_a_policy_refuses_a_confidence_that_is_no_log_probability(value, message):
+    with pytest.raises(InvalidArgumentError, match=f"^{re.escape(message)}$"):
+        Policy(min_confidence=value)
+
+
+def test_a_policy_takes_zero_as_its_confidence_threshold():
+    assert Policy(min_confidence=0).min_confidence == 0
+
+
 def test_retry_policy_takes_zero_for_every_limit():
     policy = RetryPolicy(max_retries=0, backoff_base_s=0, backoff_max_s=0, max_retry_after_s=0)
     assert policy.backoff(0, random.Random(0)) == 0

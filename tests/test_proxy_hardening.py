@@ -144,7 +144,8 @@ def test_malformed_upstream_answer_is_a_502_with_a_message(fault, proxy_for):
     proxy, ledger = proxy_for(fault)
     code, _, answer = post(proxy, {"model": "m", "messages": MESSAGES})
     assert code == 502 and "usage" in answer["error"]["message"]
-    assert ledger.rows()[0]["error"]
+    (row,) = ledger.rows()
+    assert row["error"] and row["completion_tokens"] == 0  # nothing came back
 
 
 # --- limits --------------------------------------------------------------------------------
