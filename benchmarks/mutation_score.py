@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.common import REPO, machine, write_json
 from tests.mutation_lines import reach_record, tests_in
-from tests.mutation_owners import module_of, owners_of
+from tests.mutation_owners import file_of, module_of, owners_of
 from tests.mutation_sessions import session_seconds
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code); a test process killed by a signal
@@ -104,7 +104,7 @@ def selection_seconds(mutants: Path, names: Iterable[str]) -> dict[str, dict[str
         record = records[module]
         owners = owners_of(name)
         by_function = [t for t in tests_by_function.get(name.rsplit("__mutmut_", 1)[0], ())
-                       if owners is None or t.split("::")[0] in owners]
+                       if owners is None or file_of(t) in owners]
         reaching = None if record is None else tests_in(record, name[len(module) + 1:])
         by_statement = [t for t in by_function if reaching is None or t in reaching]
         row = per_module.setdefault(module, Counter())

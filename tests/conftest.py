@@ -152,13 +152,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if mutant is None or not stats.is_file():
         return
 
-    def file(item: pytest.Item) -> str:
-        return item.nodeid.split("::")[0]
-
     from tests.mutation_lines import tests_reaching
     from tests.mutation_owners import (
         MUTANT_TEST_SECONDS,
         fastest_within,
+        file_of,
         owners_of,
         session_order,
     )
@@ -167,7 +165,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reaching = tests_reaching(mutant, Path.cwd())
 
     def runs(item: pytest.Item) -> bool:
-        return ((owners is None or file(item) in owners)
+        return ((owners is None or file_of(item.nodeid) in owners)
                 and (reaching is None or item.nodeid in reaching))
 
     config.hook.pytest_deselected(items=[i for i in items if not runs(i)])
@@ -182,10 +180,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     chosen = fastest_within({i.nodeid: seconds(i) for i in items}, recorded.get("by_file", {}),
                             MUTANT_TEST_SECONDS)
     config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in chosen])
-    order = session_order([i.nodeid for i in items if i.nodeid in chosen], duration,
-                          recorded.get("by_test", {}))
+    items[:] = [i for i in items if i.nodeid in chosen]
+    order = session_order([i.nodeid for i in items], duration, recorded.get("by_test", {}))
     position = {test: n for n, test in enumerate(order)}
-    items[:] = sorted((i for i in items if i.nodeid in chosen), key=lambda i: position[i.nodeid])
+    items.sort(key=lambda item: position[item.nodeid])
 
 
 # While mutmut records its stats (from mutants/), each test's and each test file's
@@ -215,7 +213,9 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if _recording_stats() and report.when == "setup":
         by_file = _setup_seconds["by_file"]
-        file = report.nodeid.split("::")[0]
+        from tests.mutation_owners import file_of
+
+        file = file_of(report.nodeid)
         by_file[file] = by_file.get(file, 0.0) + report.duration
         _setup_seconds["by_test"][report.nodeid] = report.duration
 

@@ -90,6 +90,11 @@ def owners_of(mutant: str) -> tuple[str, ...] | None:
     return OWNERS[max(found, key=len)] if found else None
 
 
+def file_of(test: str) -> str:
+    """``tests/test_x.py::test_y[z]`` -> ``tests/test_x.py``."""
+    return test.split("::")[0]
+
+
 def session_order(tests: list[str], seconds: dict[str, float], setup: dict[str, float]
                   ) -> list[str]:
     """The order a mutant's session runs ``tests`` in: cheapest first, each file's together.
@@ -105,13 +110,10 @@ def session_order(tests: list[str], seconds: dict[str, float], setup: dict[str, 
     def cost(test: str) -> float:
         return seconds.get(test, 0.0) + setup.get(test, 0.0)
 
-    def file(test: str) -> str:
-        return test.split("::")[0]
-
     cheapest: dict[str, float] = {}
     for test in tests:
-        cheapest[file(test)] = min(cheapest.get(file(test), float("inf")), cost(test))
-    return sorted(tests, key=lambda test: (cheapest[file(test)], file(test), cost(test)))
+        cheapest[file_of(test)] = min(cheapest.get(file_of(test), float("inf")), cost(test))
+    return sorted(tests, key=lambda test: (cheapest[file_of(test)], file_of(test), cost(test)))
 
 
 def fastest_within(seconds: dict[str, float], setup: dict[str, float], budget: float
@@ -126,7 +128,7 @@ def fastest_within(seconds: dict[str, float], setup: dict[str, float], budget: f
     started: set[str] = set()
     total = 0.0
     for test in sorted(seconds, key=seconds.__getitem__):
-        file = test.split("::")[0]
+        file = file_of(test)
         cost = seconds[test] + (0.0 if file in started else setup.get(file, 0.0))
         if chosen and total + cost > budget:
             continue

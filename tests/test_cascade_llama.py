@@ -82,9 +82,10 @@ def test_local_model_is_deterministic_and_reports_its_confidence(local):
         LocalModel("/no/such/model.gguf")
 
 
-def _greedy_by_hand(content: str, max_tokens: int) -> tuple[int, list[int], list[float]]:
+def _greedy_by_hand(content: str, max_tokens: int) -> tuple[int, str, int, list[float]]:
     """Greedy decoding of Gemma's chat prompt for ``content``, one token at a time, with every
-    step's log-softmax read from llama.cpp's full logits: (prompt tokens, tokens, log-probs)."""
+    step's log-softmax read from llama.cpp's full logits: (prompt tokens, answer text, answer
+    tokens, log-probs)."""
     import numpy as np
     from llama_cpp import Llama
 
@@ -105,22 +106,19 @@ def _greedy_by_hand(content: str, max_tokens: int) -> tuple[int, list[int], list
             break
         generated.append(token)
         reference.eval([token])
-    return len(tokens), generated, logprobs
+    return len(tokens), reference.detokenize(generated).decode(), len(generated), logprobs
 
 
 @pytest.mark.parametrize("content", ["Count: one, two, three,", "Write the word yes."])
 def test_the_answer_is_greedy_and_its_confidence_the_mean_greedy_log_probability(local, content):
     import time
 
-    from llama_cpp import Llama
-
     started = time.perf_counter()
     answer = local.generate([{"role": "user", "content": content}], MAX_TOKENS)
     wall = time.perf_counter() - started
-    prompt_tokens, tokens, logprobs = _greedy_by_hand(content, MAX_TOKENS)
-    detokenizer = Llama(model_path=str(gemma_path()), vocab_only=True, verbose=False)
-    assert answer.text == detokenizer.detokenize(tokens).decode()
-    assert (answer.prompt_tokens, answer.completion_tokens) == (prompt_tokens, len(tokens))
+    prompt_tokens, text, completion_tokens, logprobs = _greedy_by_hand(content, MAX_TOKENS)
+    assert answer.text == text
+    assert (answer.prompt_tokens, answer.completion_tokens) == (prompt_tokens, completion_tokens)
     assert answer.mean_logprob == pytest.approx(sum(logprobs) / len(logprobs), abs=1e-4)
     assert 0 < answer.elapsed_s <= wall
 

@@ -206,18 +206,12 @@ def test_a_claimed_request_is_the_queued_one_with_its_attempt_counted(tmp_path):
 
 
 def test_draining_needs_both_a_queue_and_a_remote(tmp_path):
-    from edge_lingua.cascade import LocalAnswer
-
-    class Local:
-        name = "local.gguf"
-
-        def generate(self, messages, max_tokens):
-            return LocalAnswer("ok", -0.1, 1, 1, 0.01)
+    from tests.test_cascade_core import SURE, TOKENIZER, ScriptedLocal
 
     queue = DeferredQueue(tmp_path / "queue.sqlite")
     queue.put({"messages": [{"role": "user", "content": "hi"}]}, {})
-    tokenizer = REPO / "edge_lingua" / "models" / "default" / "tokenizer.json"
     remote = RemoteClient("http://127.0.0.1:9", retry=RetryPolicy(max_retries=0))
-    assert Cascade(remote=remote, tokenizer=tokenizer).drain() == []  # no queue
-    assert Cascade(local=Local(), queue=queue, tokenizer=tokenizer).drain() == []  # no remote
+    assert Cascade(remote=remote, tokenizer=TOKENIZER).drain() == []  # no queue
+    local = ScriptedLocal(SURE)
+    assert Cascade(local=local, queue=queue, tokenizer=TOKENIZER).drain() == []  # no remote
     assert len(queue.pending()) == 1  # nothing was claimed

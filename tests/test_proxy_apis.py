@@ -190,19 +190,24 @@ def test_completion_tokens_are_found_in_a_stream_however_it_is_cut(stream: bytes
 
 
 # --- what the proxy asks of the compressor: its own rate and budget, or the request's ---------
-def _prepared(compressor: Compressor, options: dict | None, **config_fields):
+def _prepared_body(body: dict, **config_fields):
+    """The proxy's preparation of a chat ``body`` (parse, redact, compress), in process."""
     from edge_lingua.cascade import RemoteClient
     from edge_lingua.proxy import ProxyConfig
     from edge_lingua.proxy.apis import CHAT
     from edge_lingua.proxy.app import _prepare
 
     config = ProxyConfig(upstream=RemoteClient("http://127.0.0.1:9"), count=count,
-                         compressor=compressor, **config_fields)
+                         **config_fields)
+    return _prepare(json.dumps(body).encode(), CHAT, config)
+
+
+def _prepared(compressor: Compressor, options: dict | None, **config_fields):
     body = {"model": "m", "messages": [{"role": "user", "content": words(400, 3)},
                                        {"role": "user", "content": "How many ducks?"}]}
     if options is not None:
         body["edge_lingua"] = options
-    return _prepare(json.dumps(body).encode(), CHAT, config)
+    return _prepared_body(body, compressor=compressor, **config_fields)
 
 
 @pytest.mark.parametrize(("config_fields", "options", "rate", "budget"), [
@@ -248,17 +253,12 @@ def test_a_request_can_turn_compression_off_and_the_proxys_forced_words_stay(com
 
 
 def test_the_proxy_redacts_message_text_but_never_the_fields_that_route_the_request():
-    from edge_lingua.cascade import RemoteClient
     from edge_lingua.cascade.redaction import Redactor
-    from edge_lingua.proxy import ProxyConfig
-    from edge_lingua.proxy.apis import CHAT
-    from edge_lingua.proxy.app import _prepare
 
-    config = ProxyConfig(upstream=RemoteClient("http://127.0.0.1:9"), count=count,
-                         redactor=Redactor(patterns={"PROJECT": r"acme-\w+"}))
-    raw = json.dumps({"model": "acme-large", "messages": [
-        {"role": "user", "content": "the acme-secret plan, mail bob@example.com"}]}).encode()
-    body, prepared = _prepare(raw, CHAT, config)
+    body, prepared = _prepared_body(
+        {"model": "acme-large", "messages": [
+            {"role": "user", "content": "the acme-secret plan, mail bob@example.com"}]},
+        redactor=Redactor(patterns={"PROJECT": r"acme-\w+"}))
     assert body["model"] == "acme-large"
     assert body["messages"][0]["content"] == "the [PROJECT] plan, mail [EMAIL]"
     assert prepared.redactions == {"PROJECT": 1, "email": 1}
