@@ -396,7 +396,7 @@ class Compressor:
         asked = [None if q is None else self._question(q)
                  for q in questions_per_prompt(question, len(prompts))]
         results = []
-        for contexts, q in zip(per_prompt, asked, strict=True):
+        for contexts, q in zip(per_prompt, asked, strict=True):  # pragma: no mutate (equal lengths)
             # one prompt at a time: its windows never share a batch with another prompt's
             started = time.perf_counter()
             modes = [_resolve_structure(c, plan.structure) for c in contexts]
@@ -422,11 +422,11 @@ class Compressor:
         regions = [
             layout(c, m, compress_code_comments=plan.code_comments, json_config=plan.json_config,
                    tags=plan.tags)
-            for c, m in zip(contexts, modes, strict=True)
+            for c, m in zip(contexts, modes, strict=True)  # pragma: no mutate (equal lengths)
         ]
         segs = [
             segment(self._tokenizer, c, plan.protection, self._unk, [(r.start, r.end) for r in rs])
-            for c, rs in zip(contexts, regions, strict=True)
+            for c, rs in zip(contexts, regions, strict=True)  # pragma: no mutate (equal lengths)
         ]
         scores, _ = self._score_many(segs, chunk_end_tokens, question=question)
         return self._select(contexts, segs, scores, regions, modes, plan, question is not None)
@@ -490,12 +490,12 @@ class Compressor:
         live = np.repeat(active, sizes)
         role = np.concatenate([
             np.asarray([rs[r].role for r in seg.units.region.tolist()], dtype=object)
-            for seg, rs in zip(segs, regions, strict=True)
+            for seg, rs in zip(segs, regions, strict=True)  # pragma: no mutate (equal lengths)
         ]) if words else np.zeros(0, dtype=object)
         own_rate = np.concatenate([
             np.asarray([np.nan if rs[r].rate is None else rs[r].rate
                         for r in seg.units.region.tolist()], dtype=np.float64)
-            for seg, rs in zip(segs, regions, strict=True)
+            for seg, rs in zip(segs, regions, strict=True)  # pragma: no mutate (equal lengths)
         ]) if words else np.zeros(0)
         # protected atoms are kept like structure: whatever the budget, and outside it
         protected = np.concatenate([seg.units.protected for seg in segs]) if words else live
@@ -603,7 +603,7 @@ class Compressor:
     ) -> list[str]:
         texts = []
         start = 0
-        for context, score, size in zip(contexts, scores, sizes, strict=True):
+        for context, score, size in zip(contexts, scores, sizes, strict=True):  # pragma: no mutate
             texts.append(join_units(context, score.word_spans, keep[start : start + size]))
             start += size
         return texts

@@ -67,6 +67,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "edge_lingua.cascade.redaction": ("tests/test_redaction.py", "tests/test_proxy_http_errors.py"),
     # tests/test_proxy_llama.py runs the proxy in a subprocess of the unmutated package
     "edge_lingua.proxy": (
+        "tests/test_proxy_asgi.py",
         "tests/test_proxy_server.py",
         "tests/test_proxy_http_errors.py",
         "tests/test_proxy_hardening.py",

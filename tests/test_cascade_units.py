@@ -23,7 +23,7 @@ from edge_lingua.cascade.policy import LocalAnswer, Policy
 from edge_lingua.cascade.prompt import compressible, plain_messages, prepare, split_protected
 from edge_lingua.cascade.queue import DONE, FAILED, PENDING, DeferredQueue
 from edge_lingua.cascade.redaction import Redactor
-from edge_lingua.cascade.remote import RetryPolicy, _describe, parse_retry_after
+from edge_lingua.cascade.remote import RetryPolicy, _describe, check_usage, parse_retry_after
 from edge_lingua.errors import InvalidArgumentError, StorageError
 from edge_lingua.result import CompressionResult
 from tests.servers import REPO
@@ -389,6 +389,38 @@ def test_an_unusable_queue_path_is_named_as_the_deferral_queue(tmp_path: Path) -
         DeferredQueue(blocker / "q.sqlite")
 
 
+@pytest.mark.parametrize(("open_store", "what"), [
+    (Ledger, "ledger"), (DeferredQueue, "deferral queue")])
+def test_each_sqlite_failure_names_the_store_and_the_cause(
+    tmp_path: Path, open_store: Any, what: str
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StorageError) as raised:
+        open_store(blocker / "store.sqlite")
+    assert str(raised.value) == (
+        f"cannot create the {what} folder {blocker}: File exists")
+    with pytest.raises(StorageError) as raised:
+        open_store(tmp_path)  # a folder, not a file
+    assert str(raised.value) == f"cannot open the {what} {tmp_path}: unable to open database file"
+    path = tmp_path / "store.sqlite"
+    store = open_store(path)
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(StorageError) as raised, store._db() as db:
+        db.execute("SELECT 1")
+    assert str(raised.value) == f"cannot write the {what} {path}: file is not a database"
+
+
+def test_the_deferral_queue_syncs_every_commit_and_the_ledger_does_not(tmp_path: Path) -> None:
+    """A deferred request must survive a power cut (synchronous=FULL, 2); the ledger's rows
+    may lose the last commits (NORMAL, 1, under WAL)."""
+    for store, level in ((DeferredQueue(tmp_path / "q.sqlite"), 2),
+                         (Ledger(tmp_path / "l.sqlite"), 1)):
+        with store._db() as db:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert db.execute("PRAGMA synchronous").fetchone()[0] == level
+
+
 def test_queue_keeps_requests_across_reopen_and_threads(tmp_path):
     path = tmp_path / "q" / "deferred.sqlite"
     queue = DeferredQueue(path)
@@ -586,3 +618,17 @@ def test_cascade_import_stays_light():
                          timeout=60, cwd=Path(REPO))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("usage", "problem"), [
+    ({"prompt_tokens": 0, "completion_tokens": 3}, None),
+    ({"input_tokens": 12, "output_tokens": 0, "cache_read_input_tokens": -1}, None),
+    (None, None),
+    ([1, 2], "'usage' is list, not an object"),
+    ({"prompt_tokens": -1}, "'usage.prompt_tokens' is not a non-negative integer"),
+    ({"completion_tokens": 2.0}, "'usage.completion_tokens' is not a non-negative integer"),
+    ({"input_tokens": True}, "'usage.input_tokens' is not a non-negative integer"),
+    ({"output_tokens": "7"}, "'usage.output_tokens' is not a non-negative integer"),
+])
+def test_usage_counts_must_be_non_negative_integers(usage: Any, problem: str | None) -> None:
+    assert check_usage({} if usage is None else {"usage": usage}) == problem

@@ -275,24 +275,47 @@ def test_idle_connections_are_closed_after_the_keep_alive_timeout(fault, proxy_f
 
 
 def test_connections_over_the_limit_get_a_json_503_not_a_drop(fault, proxy_for):
-    proxy, _ = proxy_for(fault, limits=Limits(max_connections=3))
-    held = []
-    for _ in range(3):  # three kept-alive connections fill the limit
-        sock = socket.create_connection(proxy.address, timeout=5)
-        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-        held.append(sock)
-    try:
-        code, _, answer = post(proxy, {"model": "m", "messages": MESSAGES})
-        assert code == 503 and "limit of 3" in answer["error"]["message"]
-    finally:
-        for sock in held:
-            sock.close()
+    proxy, _ = proxy_for(fault, limits=Limits(max_connections=1))
+    with socket.create_connection(proxy.address, timeout=5) as held:
+        # the one connection allowed is served, its request counted once
+        held.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held.recv(4096).startswith(b"HTTP/1.1 200")
+        received, took = raw_exchange(proxy, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = received.partition(b"\r\n\r\n")
+    # answered and closed at once: raw_exchange reads until the server closes
+    assert head.startswith(b"HTTP/1.1 503") and b"\r\nconnection: close" in head.lower()
+    assert took < 2 and json.loads(body) == {"error": {
+        "message": "the proxy is at its limit of 1 connections", "type": "server_busy",
+        "param": None, "code": 503}}
     time.sleep(0.2)
     assert post(proxy, {"model": "m", "messages": MESSAGES})[0] == 200
 
 
+def test_a_kept_alive_connection_gets_the_header_deadline_again(fault, proxy_for):
+    """After each response the next request head has ``header_timeout_s`` to arrive."""
+    proxy, _ = proxy_for(fault, limits=Limits(header_timeout_s=0.3, keep_alive_s=30))
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        sock.sendall(b"GET /health HTTP/1.1\r\n")  # the second head never ends
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 2
+
+
 # --- logs ----------------------------------------------------------------------------------
+def test_serving_leaves_the_applications_logging_alone(fault, proxy_for):
+    """The proxy runs inside an app: uvicorn's own logging setup (handlers printing to
+    stderr) stays off."""
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+    before = {name: list(logging.getLogger(name).handlers) for name in names}
+    proxy, _ = proxy_for(fault)
+    assert post(proxy, {"model": "m", "messages": MESSAGES})[0] == 200
+    assert {name: list(logging.getLogger(name).handlers) for name in names} == before
+
+
 def test_log_lines_escape_control_characters_and_never_hold_bodies(fault, proxy_for, caplog):
     caplog.set_level(logging.DEBUG)
     proxy, _ = proxy_for(fault)

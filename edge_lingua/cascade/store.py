@@ -15,8 +15,8 @@ def resolve(path: str | Path) -> Path:
     return Path(path).expanduser()
 
 
-def create(path: Path, schema: str, what: str = "database") -> None:
-    """Make the file's folder and tables (idempotent: the schema uses IF NOT EXISTS).
+def create(path: Path, schema: str, what: str) -> None:
+    """Make the ``what`` file's folder and tables (idempotent: the schema uses IF NOT EXISTS).
 
     Raises :class:`StorageError` (one line, no traceback) when the folder or file cannot
     be created or written.
@@ -31,12 +31,11 @@ def create(path: Path, schema: str, what: str = "database") -> None:
 
 
 @contextmanager
-def connect(path: Path, durable: bool = False, what: str = "database"
-            ) -> Iterator[sqlite3.Connection]:
+def connect(path: Path, *, what: str, durable: bool = False) -> Iterator[sqlite3.Connection]:
     """A WAL-mode connection committed on success, rolled back on error, always closed.
 
     ``durable`` syncs every commit to disk (``synchronous=FULL``), for data that must survive
-    a power cut. SQLite errors become :class:`StorageError`.
+    a power cut; otherwise ``NORMAL``. SQLite errors become :class:`StorageError`.
     """
     try:
         db = sqlite3.connect(path, timeout=30.0)
@@ -44,8 +43,9 @@ def connect(path: Path, durable: bool = False, what: str = "database"
         raise StorageError(f"cannot open the {what} {path}: {exc}") from None
     try:
         db.execute("PRAGMA journal_mode=WAL")
-        if durable:
-            db.execute("PRAGMA synchronous=FULL")
+        # FULL (2) syncs every commit; NORMAL (1) under WAL may lose the last commits in a
+        # power cut, never the file (SQLite's own default is FULL, so it is said both ways)
+        db.execute(f"PRAGMA synchronous={2 if durable else 1}")
         with db:
             yield db
     except sqlite3.Error as exc:

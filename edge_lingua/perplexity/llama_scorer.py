@@ -41,12 +41,10 @@ class LlamaCppScorer(CausalLMScorer):
             self._llm = llama_cpp.Llama(
                 model_path=str(model_path),
                 n_ctx=n_ctx,
-                n_batch=self.window,
-                n_ubatch=self.window,
+                n_batch=self.window,  # llama.cpp clamps its micro-batch to this
                 n_threads=threads,
                 n_threads_batch=threads,
-                logits_all=False,
-                verbose=False,
+                verbose=False,  # pragma: no mutate (None reads as False)
             )
         except (ValueError, RuntimeError) as exc:
             raise BundleError(f"llama.cpp could not load {model_path}: {exc}") from None
@@ -58,17 +56,20 @@ class LlamaCppScorer(CausalLMScorer):
         self.reset()
 
     def encode(self, text: str) -> Encoded:
-        data = text.encode("utf-8")
-        ids = self._llm.tokenize(data, add_bos=False, special=False)
+        data = text.encode()
+        # no BOS (the scorer adds one before the first window); special tokens read as text
+        ids = self._llm.tokenize(data, add_bos=False)  # pragma: no mutate (ctypes: None=False)
         pieces = [self._llm.detokenize([t]) for t in ids]
-        return Encoded(np.asarray(ids, dtype=np.int64), char_offsets(text, data, pieces))
+        offsets = char_offsets(text, data, pieces)
+        # int64 as NumPy gives it on 64-bit Linux and macOS, but not for Windows' NumPy 1.x
+        return Encoded(np.asarray(ids, dtype=np.int64), offsets)  # pragma: no mutate
 
     def _reset_cache(self) -> None:
         self._llm._ctx.kv_cache_clear()
 
     def _forward(self, ids: Sequence[int], n_past: int, all_rows: bool) -> np.ndarray:
         ctx, batch = self._llm._ctx, self._llm._batch
-        ctx.kv_cache_seq_rm(0, n_past, -1)
+        ctx.kv_cache_seq_rm(0, n_past, -1)  # pragma: no mutate (any end < 0: to the end)
         batch.set_batch(batch=list(ids), n_past=n_past, logits_all=all_rows)
         try:
             ctx.decode(batch)

