@@ -9,8 +9,14 @@ cannot observe on any machine this project runs on (equivalent), changes to what
 reads (known gaps: message wording, progress display), and the rest, left unclassified for a
 person to read. The class comes from the text of the change alone, so it is a triage, not a
 proof: every class is checked by reading a sample of its mutants. Survivors a person has read
-(``benchmarks/mutation_reviews.json``: function, mutant numbers, equivalent or known gap, and
-why) take that verdict instead, and the result records the reason with each.
+(``benchmarks/mutation_reviews.json``: function, the change read, equivalent or known gap, and
+why) take that verdict instead, and the result records the reason with each. A review names
+the change, not mutmut's number for it, so it still holds when an edit elsewhere in the function
+renumbers its mutants, and lapses when the line it read changes.
+
+The result also lists every line of the mutated modules that carries ``# pragma: no mutate``
+(mutmut makes no mutants of it), each with its reason: the parenthesised text after the pragma,
+else the nearest ``# (...)`` comment at most ``NOTE_REACH`` lines above it.
 """
 
 from __future__ import annotations
@@ -132,13 +138,22 @@ REVIEWED = {"equivalent": "equivalent: read one by one (its reason is recorded)"
             "known gap": "known gap: read one by one (its reason is recorded)"}
 
 
-def read_reviews(path: Path = REVIEWS) -> dict[str, tuple[str, str]]:
-    """Mutant name -> (its class, why) for every mutant a person has read."""
-    reviews: dict[str, tuple[str, str]] = {}
+Change = tuple[str, str, str]  # function, the original's changed lines, the mutant's
+
+
+def change_key(name: str, removed: list[str], added: list[str]) -> Change:
+    """How a review names the change of mutant ``name``: its function and both sides' lines."""
+    return (name.rpartition("__mutmut_")[0], "\n".join(line.strip() for line in removed),
+            "\n".join(line.strip() for line in added))
+
+
+def read_reviews(path: Path = REVIEWS) -> dict[Change, tuple[str, str]]:
+    """Each change a person has read -> (its class, why)."""
+    reviews: dict[Change, tuple[str, str]] = {}
     for entry in json.loads(path.read_text(encoding="utf-8"))["reviews"]:
         kind = REVIEWED[entry["kind"]]
-        for number in entry["mutants"]:
-            reviews[f"{entry['function']}__mutmut_{number}"] = (kind, entry["why"])
+        for change in entry["changes"]:
+            reviews[(entry["function"], change["from"], change["to"])] = (kind, entry["why"])
     return reviews
 
 
@@ -170,18 +185,63 @@ def changed_lines(source: str) -> dict[str, tuple[list[str], list[str]]]:
     return found
 
 
-def classify(survivors: list[str], mutants: Path) -> dict[str, str]:
-    """Survivor name -> its class, from the mutated sources under ``mutants``."""
+def changes_of(survivors: list[str], mutants: Path
+               ) -> dict[str, tuple[list[str], list[str]] | None]:
+    """Survivor name -> the lines it changes (None if its function is not in ``mutants``)."""
     by_module: dict[str, dict[str, tuple[list[str], list[str]]]] = {}
-    kinds = {}
+    changes = {}
     for name in survivors:
         module = module_of(name)
         if module not in by_module:
             source = mutants.joinpath(*module.split(".")).with_suffix(".py")
             by_module[module] = changed_lines(source.read_text(encoding="utf-8"))
-        change = by_module[module].get(name[len(module) + 1:])
-        kinds[name] = UNCLASSIFIED if change is None else kind_of(*change)
+        changes[name] = by_module[module].get(name[len(module) + 1:])
+    return changes
+
+
+def classify(survivors: list[str], mutants: Path,
+             reviews: dict[Change, tuple[str, str]] | None = None) -> dict[str, tuple[str, str]]:
+    """Survivor name -> (its class, the reviewer's reason or ""), from the mutated sources
+    under ``mutants``: a reviewed change takes its review's class, any other its rule's."""
+    kinds = {}
+    for name, change in changes_of(survivors, mutants).items():
+        review = None if change is None else (reviews or {}).get(change_key(name, *change))
+        kinds[name] = review or (UNCLASSIFIED if change is None else kind_of(*change), "")
     return kinds
+
+
+NOTE_REACH = 10
+_PRAGMA = re.compile(r"#\s*pragma:\s*no mutate(?:\s+(start|end))?\s*(?:\((.*)\))?\s*$")
+
+
+def not_mutated(files: list[Path], root: Path = REPO) -> list[dict[str, object]]:
+    """Every ``# pragma: no mutate`` line of ``files`` (but a block's end), with its reason
+    ("" when it has none); files are named relative to ``root``."""
+    found: list[dict[str, object]] = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            pragma = _PRAGMA.search(line)
+            if pragma is None or pragma.group(1) == "end":
+                continue
+            reason = pragma.group(2) or next(
+                (above.strip()[3:-1] for above in reversed(lines[max(0, number - 1 - NOTE_REACH):
+                                                               number - 1])
+                 if above.strip().startswith("# (") and above.strip().endswith(")")), "")
+            found.append({"file": path.relative_to(root).as_posix(), "line": number,
+                          "code": line[:pragma.start()].strip(),
+                          "block": pragma.group(1) == "start", "reason": reason.strip()})
+    return found
+
+
+def mutated_files() -> list[Path]:
+    """The source files mutmut mutates (pyproject's ``only_mutate`` less ``do_not_mutate``)."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    skipped = {REPO / name for name in config["do_not_mutate"]}
+    return sorted({path for pattern in config["only_mutate"] for path in REPO.glob(pattern)
+                   if path.suffix == ".py" and path not in skipped})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,16 +250,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     survivors = json.loads(args.result.read_text(encoding="utf-8"))["survivors"]
-    kinds = classify(survivors, REPO / "mutants")
-    reviews = read_reviews()
-    reasons = {name: reviews[name][1] for name in kinds if name in reviews}
-    kinds.update({name: reviews[name][0] for name in reasons})
+    classified = classify(survivors, REPO / "mutants", read_reviews())
+    kinds = {name: kind for name, (kind, _) in classified.items()}
+    reasons = {name: why for name, (_, why) in classified.items() if why}
     counts = Counter(kinds.values())
+    pragmas = not_mutated(mutated_files())
     write_json(args.out, {"section": "mutation_survivors", "result": args.result.name,
                           "survivors": len(kinds), "by_kind": dict(counts.most_common()),
-                          "kinds": kinds, "reasons": reasons})
+                          "kinds": kinds, "reasons": reasons, "not_mutated": pragmas})
     for kind, n in counts.most_common():
         print(f"{n:5d}  {kind}")
+    print(f"{len(pragmas):5d}  lines marked `# pragma: no mutate`")
     return 0
 
 

@@ -603,6 +603,7 @@ class Compressor:
     ) -> list[str]:
         texts = []
         start = 0
+        # (equal lengths)
         for context, score, size in zip(contexts, scores, sizes, strict=True):  # pragma: no mutate
             texts.append(join_units(context, score.word_spans, keep[start : start + size]))
             start += size

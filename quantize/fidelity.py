@@ -103,7 +103,7 @@ def compare_set(
     errors: list[np.ndarray] = []
     tokens = 0
     kept: dict[float, tuple[list[bool], list[bool]]] = {r: ([], []) for r in rates}
-    # the progress bar's looks are nothing a caller reads
+    # (the progress bar's looks: nothing a caller reads)
     for text in tqdm(texts, desc="fidelity", unit="text", leave=False):  # pragma: no mutate
         ref_logits = reference.score(text).logits
         cand_logits = candidate.score(text).logits
@@ -112,7 +112,7 @@ def compare_set(
         for rate in rates:
             ref_mask = reference.compress(text, rate=rate).kept_mask
             cand_mask = candidate.compress(text, rate=rate).kept_mask
-            # one mask per context of one text: equally many by construction
+            # (one mask per context of one text: equally many by construction)
             for ref_ctx, cand_ctx in zip(ref_mask, cand_mask, strict=True):  # pragma: no mutate
                 kept[rate][0].extend(ref_ctx)
                 kept[rate][1].extend(cand_ctx)

@@ -147,7 +147,7 @@ def quantize_bundle(
         )
     onnx_names = common.onnx_files(source.path, manifest.model_file)
     external = len(onnx_names) > 1
-    # (pragma lines: the progress bar's looks, and names of scratch files removed at the end)
+    # (the progress bar's looks, and names of scratch files removed at the end)
     with (common.step_bar(f"quantize {mode}", 4) as bar,  # pragma: no mutate
           common.staged_output(out) as stage):
         bar.set_postfix_str("preparing the model")  # pragma: no mutate
@@ -161,7 +161,7 @@ def quantize_bundle(
         feeds = (model_feeds(source, texts, manifest.max_seq_len if histogram else None)
                  if mode in CALIBRATED else [])
         bar.update()
-        bar.set_postfix_str(f"quantizing ({MODES[mode]})")  # pragma: no mutate
+        bar.set_postfix_str(f"quantizing ({MODES[mode]})")  # pragma: no mutate (display)
         model_file = "model.onnx"
         try:
             with _quiet_logging():
@@ -199,7 +199,7 @@ def quantize_bundle(
         }
         model_files = common.onnx_files(stage, model_file)
         write_manifest(stage, files=[*model_files, *others], **fields)
-        bar.set_postfix_str("measuring fidelity")  # pragma: no mutate
+        bar.set_postfix_str("measuring fidelity")  # pragma: no mutate (display)
         report = measure(source.path, stage, mode, {"calibration": texts, "held_out": held},
                          threshold=threshold, rates=rates, forced=force, settings=settings)
         bar.update()

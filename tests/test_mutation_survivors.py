@@ -109,28 +109,85 @@ def test_survivors_are_classified_from_the_mutated_sources(tmp_path: Path) -> No
     (package / "mod.py").write_text(GUARDED, encoding="utf-8")
     kinds = classify([f"edge_lingua.mod.x_g__mutmut_{i}" for i in (1, 2, 3)], tmp_path)
     wording = "known gap: wording of a message no test pins"
-    assert kinds == {"edge_lingua.mod.x_g__mutmut_1": wording,
-                     "edge_lingua.mod.x_g__mutmut_2": UNCLASSIFIED,
-                     "edge_lingua.mod.x_g__mutmut_3": UNCLASSIFIED}  # not in the sources
+    assert kinds == {"edge_lingua.mod.x_g__mutmut_1": (wording, ""),
+                     "edge_lingua.mod.x_g__mutmut_2": (UNCLASSIFIED, ""),
+                     "edge_lingua.mod.x_g__mutmut_3": (UNCLASSIFIED, "")}  # not in the sources
 
 
-def test_a_review_names_each_mutant_a_person_read_with_its_class_and_reason(
-        tmp_path: Path) -> None:
+def test_a_review_holds_for_the_change_it_read_whatever_its_number(tmp_path: Path) -> None:
+    """mutmut numbers a function's mutants in order, so an edit renumbers them: a review
+    names the change itself, and lapses when the line it read is edited."""
+    import json
+
+    from benchmarks.mutation_survivors import REVIEWED, read_reviews
+
+    path = tmp_path / "reviews.json"
+    path.write_text(json.dumps({"reviews": [
+        {"function": "edge_lingua.mod.x_g", "changes": [{"from": "if a > 0:", "to": "if a >= 0:"}],
+         "kind": "known gap", "why": "no test calls g(0)"},
+        {"function": "edge_lingua.mod.x_g", "changes": [
+            {"from": 'raise ValueError("a must not be positive")',
+             "to": 'raise ValueError("XXa must not be positiveXX")'}],
+         "kind": "equivalent", "why": "an example"}]}), encoding="utf-8")
+    reviews = read_reviews(path)
+    assert reviews[("edge_lingua.mod.x_g", "if a > 0:", "if a >= 0:")] == (
+        REVIEWED["known gap"], "no test calls g(0)")
+    package = tmp_path / "edge_lingua"
+    package.mkdir()
+    module = package / "mod.py"
+    names = ["edge_lingua.mod.x_g__mutmut_1", "edge_lingua.mod.x_g__mutmut_2"]
+    gap, example = (REVIEWED["known gap"], "no test calls g(0)"), (REVIEWED["equivalent"],
+                                                                     "an example")
+    module.write_text(GUARDED, encoding="utf-8")
+    assert classify(names, tmp_path, reviews) == dict(zip(names, (example, gap), strict=True))
+    # renumbered: the comparison's mutant is number 1 now, the message's number 2
+    module.write_text(GUARDED.replace("mutmut_1", "mutmut_0").replace("mutmut_2", "mutmut_1")
+                      .replace("mutmut_0", "mutmut_2"), encoding="utf-8")
+    assert classify(names, tmp_path, reviews) == dict(zip(names, (gap, example), strict=True))
+    # the compared line edited: its review lapses and the rules speak again
+    module.write_text(GUARDED.replace("a > 0", "a > 1").replace("a >= 0", "a >= 1"),
+                      encoding="utf-8")
+    assert classify(names, tmp_path, reviews) == dict(zip(names, (example, (UNCLASSIFIED, "")),
+                                                          strict=True))
+
+
+def test_the_projects_reviews_each_name_a_class_a_reason_and_changes() -> None:
     import json
 
     from benchmarks.mutation_survivors import REVIEWED, REVIEWS, read_reviews
 
-    path = tmp_path / "reviews.json"
-    path.write_text(json.dumps({"reviews": [
-        {"function": "edge_lingua.m.x_f", "mutants": [2, 7], "kind": "equivalent",
-         "why": "the seed of a greedy decoder"},
-        {"function": "edge_lingua.m.x_g", "mutants": [1], "kind": "known gap",
-         "why": "no test reads it"}]}), encoding="utf-8")
-    assert read_reviews(path) == {
-        "edge_lingua.m.x_f__mutmut_2": (REVIEWED["equivalent"], "the seed of a greedy decoder"),
-        "edge_lingua.m.x_f__mutmut_7": (REVIEWED["equivalent"], "the seed of a greedy decoder"),
-        "edge_lingua.m.x_g__mutmut_1": (REVIEWED["known gap"], "no test reads it")}
-    # the project's reviews: each names its class and why, and no mutant twice
     entries = json.loads(REVIEWS.read_text(encoding="utf-8"))["reviews"]
-    assert all(e["kind"] in REVIEWED and e["why"].strip() and e["mutants"] for e in entries)
-    assert sum(len(e["mutants"]) for e in entries) == len(read_reviews())
+    assert all(e["kind"] in REVIEWED and e["why"].strip() and e["changes"] for e in entries)
+    assert all(c["from"] != c["to"] for e in entries for c in e["changes"])
+    # no change read twice
+    assert sum(len(e["changes"]) for e in entries) == len(read_reviews())
+
+
+NO_MUTATE = """\
+def f(xs, ys):
+    # (lengths equal by construction)
+    pairs = zip(xs, ys, strict=True)  # pragma: no mutate
+    time.sleep(0.01)  # pragma: no mutate (a poll interval)
+    # pragma: no mutate start (a block)
+    x = 1
+    # pragma: no mutate end
+    return pairs  # pragma: no mutate
+"""
+
+
+def test_every_line_kept_from_mutation_is_listed_with_its_reason(tmp_path: Path) -> None:
+    from benchmarks.mutation_survivors import NOTE_REACH, REPO, mutated_files, not_mutated
+
+    path = tmp_path / "m.py"
+    path.write_text(NO_MUTATE + "\n" * NOTE_REACH + "y = 2  # pragma: no mutate\n",
+                    encoding="utf-8")
+    found = [(f["line"], f["code"], f["block"], f["reason"]) for f in not_mutated([path], tmp_path)]
+    assert found == [
+        (3, "pairs = zip(xs, ys, strict=True)", False, "lengths equal by construction"),
+        (4, "time.sleep(0.01)", False, "a poll interval"),
+        (5, "", True, "a block"),
+        (8, "return pairs", False, "lengths equal by construction"),  # the nearest note
+        (9 + NOTE_REACH, "y = 2", False, ""),  # no note within reach
+    ]
+    # the project's own: every one gives its reason
+    assert all(f["reason"] for f in not_mutated(mutated_files(), REPO))

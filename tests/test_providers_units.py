@@ -19,6 +19,7 @@ from edge_lingua.providers import (
     create_session,
     resolve_providers,
 )
+from tests.warning_site import points_at
 
 CUDA = "CUDAExecutionProvider"
 SPIN = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
@@ -98,7 +99,7 @@ def test_the_cpu_fallback_keeps_the_options_and_warns(
     (warning,) = [w for w in caught if "falling back" in str(w.message)]
     assert warning.category is RuntimeWarning
     assert str(warning.message).startswith(f"could not start {CUDA} (CUDA failure 100")
-    assert warning.filename == __file__  # points at the caller's line
+    assert points_at(warning.filename, __file__)  # points at the caller's line
 
 
 def test_a_model_onnxruntime_cannot_open_is_a_provider_error(tmp_path: Path,
@@ -127,7 +128,7 @@ def test_a_provider_this_build_lacks_is_named_in_the_fallback_warning(monkeypatc
     assert [str(w.message) for w in caught] == [
         f"execution provider(s) {CUDA} not available in this onnxruntime build ({CPU}); "
         "falling back"]
-    assert caught[0].filename == __file__
+    assert points_at(caught[0].filename, __file__)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert resolve_providers() == [CPU]  # no preference given: nothing to warn about

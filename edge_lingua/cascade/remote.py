@@ -303,7 +303,7 @@ class RemoteClient:
         return json.dumps(data).encode("utf-8")
 
     def _headers(self, idempotency_key: str | None) -> dict[str, str]:
-        # (pragma lines: HTTP header names are read in any case)
+        # (HTTP header names are read in any case)
         headers = {"Content-Type": "application/json",  # pragma: no mutate
                    "Accept": "application/json",  # pragma: no mutate
                    "Idempotency-Key": idempotency_key or uuid.uuid4().hex}

@@ -61,7 +61,7 @@ class LlamaCppScorer(CausalLMScorer):
         ids = self._llm.tokenize(data, add_bos=False)  # pragma: no mutate (ctypes: None=False)
         pieces = [self._llm.detokenize([t]) for t in ids]
         offsets = char_offsets(text, data, pieces)
-        # int64 as NumPy gives it on 64-bit Linux and macOS, but not for Windows' NumPy 1.x
+        # (int64 is NumPy's own choice on 64-bit Linux and macOS; said for Windows' NumPy 1.x)
         return Encoded(np.asarray(ids, dtype=np.int64), offsets)  # pragma: no mutate
 
     def _reset_cache(self) -> None:

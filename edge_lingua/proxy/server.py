@@ -139,6 +139,7 @@ class ProxyServer:
         limits: Limits = config.limits
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family)  # TCP
+        # (any value but 0 turns the option on)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # pragma: no mutate
         try:
             self._socket.bind((host, port))
@@ -150,7 +151,7 @@ class ProxyServer:
         # Said outright rather than guessed: uvicorn calls an app with no arguments to see
         # whether it is a factory, and reads ASGI 2 or 3 from its __call__; wrappers such as
         # mutmut's trampolines fool both guesses.
-        # (Each mutant of the pragma lines equals uvicorn's guess, or is a time limit.)
+        # (each mutant of these lines equals uvicorn's own guess, or is a time limit)
         self._server = _Server(_Config(
             lambda: app, factory=True, interface="asgi3", http=_Protocol,  # pragma: no mutate
             loop="asyncio", lifespan="on",  # pragma: no mutate
@@ -167,15 +168,18 @@ class ProxyServer:
         host, port = self.address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def start(self, ready_timeout_s: float = 30.0) -> ProxyServer:  # pragma: no mutate
+    def start(
+        self, ready_timeout_s: float = 30.0,  # pragma: no mutate (a time limit)
+    ) -> ProxyServer:
         self._thread = threading.Thread(target=self.serve_forever, name="edge-lingua-proxy",
                                         daemon=True)
         self._thread.start()
         deadline = time.monotonic() + ready_timeout_s
         while not self._server.started:
+            # (> and >= differ at one instant of a deadline)
             if not self._thread.is_alive() or time.monotonic() > deadline:  # pragma: no mutate
                 raise InvalidArgumentError(f"the proxy did not start on {self.url}")
-            time.sleep(0.01)  # pragma: no mutate
+            time.sleep(0.01)  # pragma: no mutate (a poll interval)
         return self
 
     def serve_forever(self) -> None:
@@ -185,5 +189,5 @@ class ProxyServer:
         self._server.should_exit = True
         self._server.wake()
         if self._thread is not None:
-            self._thread.join(10)  # pragma: no mutate
+            self._thread.join(10)  # pragma: no mutate (a time limit)
         self._socket.close()
