@@ -199,14 +199,22 @@ def changes_of(survivors: list[str], mutants: Path
     return changes
 
 
+UNREACHED = "known gap: no owning test executes its statement (mutmut's \"no tests\")"
+
+
 def classify(survivors: list[str], mutants: Path,
-             reviews: dict[Change, tuple[str, str]] | None = None) -> dict[str, tuple[str, str]]:
+             reviews: dict[Change, tuple[str, str]] | None = None,
+             unreached: frozenset[str] = frozenset()) -> dict[str, tuple[str, str]]:
     """Survivor name -> (its class, the reviewer's reason or ""), from the mutated sources
-    under ``mutants``: a reviewed change takes its review's class, any other its rule's."""
+    under ``mutants``: a reviewed change takes its review's class, any other its rule's, and
+    one that no rule takes is a known gap if it is in ``unreached`` (no test ran it)."""
     kinds = {}
     for name, change in changes_of(survivors, mutants).items():
         review = None if change is None else (reviews or {}).get(change_key(name, *change))
-        kinds[name] = review or (UNCLASSIFIED if change is None else kind_of(*change), "")
+        kind = UNCLASSIFIED if change is None else kind_of(*change)
+        if kind == UNCLASSIFIED and name in unreached:
+            kind = UNREACHED
+        kinds[name] = review or (kind, "")
     return kinds
 
 
@@ -250,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     survivors = json.loads(args.result.read_text(encoding="utf-8"))["survivors"]
-    classified = classify(survivors, REPO / "mutants", read_reviews())
+    from benchmarks.mutation_score import verdict, verdicts
+
+    unreached = frozenset(name for name, code in verdicts(REPO / "mutants").items()
+                          if verdict(code) == "no_tests")
+    classified = classify(survivors, REPO / "mutants", read_reviews(), unreached)
     kinds = {name: kind for name, (kind, _) in classified.items()}
     reasons = {name: why for name, (_, why) in classified.items() if why}
     counts = Counter(kinds.values())

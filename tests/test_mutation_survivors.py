@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.mutation_survivors import UNCLASSIFIED, changed_lines, classify, kind_of
+from benchmarks.mutation_survivors import (
+    UNCLASSIFIED,
+    UNREACHED,
+    changed_lines,
+    classify,
+    kind_of,
+)
 from tests.test_mutation_lines import MUTATED
 
 
@@ -112,6 +118,12 @@ def test_survivors_are_classified_from_the_mutated_sources(tmp_path: Path) -> No
     assert kinds == {"edge_lingua.mod.x_g__mutmut_1": (wording, ""),
                      "edge_lingua.mod.x_g__mutmut_2": (UNCLASSIFIED, ""),
                      "edge_lingua.mod.x_g__mutmut_3": (UNCLASSIFIED, "")}  # not in the sources
+    # a change no rule takes, whose statement no test ran: a known gap
+    unreached = classify(["edge_lingua.mod.x_g__mutmut_1", "edge_lingua.mod.x_g__mutmut_2"],
+                         tmp_path, unreached=frozenset({"edge_lingua.mod.x_g__mutmut_1",
+                                                        "edge_lingua.mod.x_g__mutmut_2"}))
+    assert unreached == {"edge_lingua.mod.x_g__mutmut_1": (wording, ""),
+                         "edge_lingua.mod.x_g__mutmut_2": (UNREACHED, "")}
 
 
 def test_a_review_holds_for_the_change_it_read_whatever_its_number(tmp_path: Path) -> None:
