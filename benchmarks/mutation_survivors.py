@@ -28,8 +28,10 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import REPO, write_json
+from benchmarks.mutation_score import verdict, verdicts
 from tests.mutation_lines import mutant_twins
 from tests.mutation_owners import module_of
 
@@ -242,11 +244,20 @@ def not_mutated(files: list[Path], root: Path = REPO) -> list[dict[str, object]]
     return found
 
 
+def mutmut_config() -> dict[str, Any]:
+    """pyproject's ``[tool.mutmut]``, read as mutmut reads it: tomllib, or on Python 3.10 the
+    toml package it depends on."""
+    try:
+        from tomllib import loads
+    except ImportError:
+        from toml import loads
+
+    return loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+
+
 def mutated_files() -> list[Path]:
     """The source files mutmut mutates (pyproject's ``only_mutate`` less ``do_not_mutate``)."""
-    import tomllib
-
-    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    config = mutmut_config()
     skipped = {REPO / name for name in config["do_not_mutate"]}
     return sorted({path for pattern in config["only_mutate"] for path in REPO.glob(pattern)
                    if path.suffix == ".py" and path not in skipped})
@@ -258,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     survivors = json.loads(args.result.read_text(encoding="utf-8"))["survivors"]
-    from benchmarks.mutation_score import verdict, verdicts
-
     unreached = frozenset(name for name, code in verdicts(REPO / "mutants").items()
                           if verdict(code) == "no_tests")
     classified = classify(survivors, REPO / "mutants", read_reviews(), unreached)

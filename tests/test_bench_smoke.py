@@ -294,20 +294,13 @@ def test_a_mutants_session_runs_the_cheapest_tests_first_counting_their_fixtures
 
 
 def test_mutmut_collects_exactly_the_owning_test_files_and_owns_every_mutated_file() -> None:
-    try:  # as mutmut reads it: tomllib, or on Python 3.10 the toml package it depends on
-        from tomllib import loads
-    except ImportError:
-        from toml import loads
-
+    from benchmarks.mutation_survivors import mutated_files, mutmut_config
     from tests.mutation_owners import OWNERS, owners_of
 
     root = Path(__file__).parent.parent
-    config = loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
     owning = {f for files in OWNERS.values() for f in files}
-    assert set(config["pytest_add_cli_args_test_selection"]) == owning
-    skipped = {root / p for p in config["do_not_mutate"]}
-    mutated = {path for pattern in config["only_mutate"] for path in root.glob(pattern)
-               if path.suffix == ".py" and path not in skipped}
+    assert set(mutmut_config()["pytest_add_cli_args_test_selection"]) == owning
+    mutated = mutated_files()
     assert len(mutated) > 30
     for path in mutated:
         module = ".".join(path.relative_to(root).with_suffix("").parts)

@@ -382,13 +382,6 @@ def test_a_lease_must_last_some_time(tmp_path: Path, lease_s: float) -> None:
         DeferredQueue(tmp_path / "q.sqlite", lease_s)
 
 
-def test_an_unusable_queue_path_is_named_as_the_deferral_queue(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(StorageError, match=r"^cannot create the deferral queue folder "):
-        DeferredQueue(blocker / "q.sqlite")
-
-
 @pytest.mark.parametrize(("open_store", "what"), [
     (Ledger, "ledger"), (DeferredQueue, "deferral queue")])
 def test_each_sqlite_failure_names_the_store_and_the_cause(
