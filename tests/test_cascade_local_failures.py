@@ -18,7 +18,7 @@ from edge_lingua.cascade import (
     RetryPolicy,
 )
 from edge_lingua.errors import InvalidArgumentError, LocalModelError
-from tests.servers import DROP, OK, gemma_path
+from tests.servers import DROP, LLAMA_THREADS, OK, gemma_path
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the cascade extra)")
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(240)]
@@ -29,7 +29,7 @@ LONG = [{"role": "user", "content": "Count the ducks: " + "duck " * 400 + "How m
 @pytest.fixture(scope="module")
 def short_context_local() -> LocalModel:
     """Gemma 3 270M with a 128-token context: LONG does not fit."""
-    return LocalModel(gemma_path(), n_ctx=128, n_threads=2)
+    return LocalModel(gemma_path(), n_ctx=128, n_threads=LLAMA_THREADS)
 
 
 def _remote(fault) -> RemoteClient:
@@ -68,7 +68,8 @@ def test_a_model_loads_quietly_with_a_2048_token_context_by_default(
     capfd.readouterr()
     model = LocalModel(path, n_threads=3)
     assert "llama_model_loader" not in capfd.readouterr().err  # no load log, no metadata dump
-    assert (model._llama.n_ctx(), model._llama.n_threads) == (2048, 3)
+    llama = model._llama  # the prompt is evaluated with the same threads as the answer
+    assert (llama.n_ctx(), llama.n_threads, llama.n_threads_batch) == (2048, 3, 3)
     assert model.name == path.name  # what the ledger records as the model
 
 

