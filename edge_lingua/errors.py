@@ -195,3 +195,7 @@ class MissingDependencyError(CascadeError):
 
 class StorageError(CascadeError):
     """A ledger or queue file cannot be created, opened or written."""
+
+
+class ProxyStopError(CascadeError):
+    """The proxy's server did not end within the time ``ProxyServer.stop`` gives it."""

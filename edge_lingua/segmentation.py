@@ -295,7 +295,9 @@ def window_bounds(
     chunk_cuts = boundary[is_chunk_end[unit_of_boundary]]
     windows: list[tuple[int, int]] = []
     start = 0
-    while n - start > max_tokens:
+    for _ in range(n):  # each window holds a token at least: never more than n of them
+        if n - start <= max_tokens:
+            break
         limit = start + max_tokens
         cut = _last_in(chunk_cuts, start, limit)
         if cut is None:

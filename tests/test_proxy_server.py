@@ -226,3 +226,24 @@ def test_a_server_that_cannot_start_says_where_and_one_never_started_stops_clean
     with pytest.raises(InvalidArgumentError, match=message):
         server.start(ready_timeout_s=20)
     assert time.monotonic() - started < 10  # at once: not at the end of the wait for ready
+
+
+def test_stop_says_so_when_the_server_does_not_end_in_time():
+    import threading
+
+    from edge_lingua.cascade import RemoteClient
+    from edge_lingua.errors import ProxyStopError
+    from edge_lingua.proxy import ProxyConfig
+
+    config = ProxyConfig(upstream=RemoteClient("http://127.0.0.1:9"), count=len)
+    server = ProxyServer(config, port=0).start()
+    serving, release = server._thread, threading.Event()
+    server._thread = threading.Thread(target=release.wait, daemon=True)  # one that hangs
+    server._thread.start()
+    message = f"^the proxy on {re.escape(server.url)} did not stop within 0.2s$"
+    with pytest.raises(ProxyStopError, match=message):
+        server.stop(timeout_s=0.2)
+    release.set()
+    server._thread = serving
+    server.stop()  # the real server had been told to end: it has
+    assert serving is not None and not serving.is_alive()

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from edge_lingua.errors import InvalidArgumentError
+from edge_lingua.errors import InvalidArgumentError, ProxyStopError
 from edge_lingua.proxy.app import create_app, error_response
 from edge_lingua.proxy.config import Limits, ProxyConfig
 
@@ -185,9 +185,15 @@ class ProxyServer:
     def serve_forever(self) -> None:
         self._server.run(sockets=[self._socket])
 
-    def stop(self) -> None:
+    def stop(
+        self, timeout_s: float = 10.0,  # pragma: no mutate (a time limit)
+    ) -> None:
+        """End serving and close the socket; ``ProxyStopError`` if the server started by
+        ``start()`` is still running ``timeout_s`` later."""
         self._server.should_exit = True
         self._server.wake()
         if self._thread is not None:
-            self._thread.join(10)  # pragma: no mutate (a time limit)
+            self._thread.join(timeout_s)
         self._socket.close()
+        if self._thread is not None and self._thread.is_alive():
+            raise ProxyStopError(f"the proxy on {self.url} did not stop within {timeout_s:g}s")
